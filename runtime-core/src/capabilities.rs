@@ -1,0 +1,1 @@
+//! Linux capabilities of the container process (all five sets).

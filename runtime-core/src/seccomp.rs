@@ -1,0 +1,1 @@
+//! Seccomp filters from the OCI spec's `linux.seccomp`.
