@@ -1,0 +1,39 @@
+//! The lifecycle verbs, one file each, on top of the state folder.
+
+mod create;
+mod delete;
+mod exec;
+mod kill;
+mod pause;
+mod query;
+mod run;
+mod start;
+
+pub use create::{CreateOptions, Created, create};
+pub use delete::delete;
+pub use exec::{ExecOptions, exec};
+pub use kill::{kill, parse_signal};
+pub use pause::{pause, resume};
+pub use query::{Listed, OciState, list, processes, state};
+pub use run::{RunOptions, run, wait_and_forward};
+pub use start::start;
+
+use crate::cgroups::Cgroup;
+use crate::state::Record;
+
+/// The cgroup a recorded container was placed in.
+pub(crate) fn cgroup_of(record: &Record) -> crate::Result<Cgroup> {
+    let path = record
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    Ok(Cgroup::new(path.as_deref(), record.id.as_str())?)
+}
+
+/// The container's state as hooks receive it on stdin.
+pub(crate) fn hook_state(record: &Record, status: crate::state::Status) -> String {
+    let state = query::OciState::of(record, status);
+    serde_json::to_string(&state).unwrap_or_default()
+}

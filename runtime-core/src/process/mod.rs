@@ -1,0 +1,8 @@
+//! The fork path: from the runtime process to the container's init, and the
+//! messages they exchange on the way.
+
+pub mod channel;
+pub mod clone;
+pub mod init;
+pub mod setup;
+pub mod tenant;

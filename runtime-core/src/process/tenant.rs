@@ -1,0 +1,1 @@
+//! A process exec'd into a running container (`exec`).

@@ -1,0 +1,218 @@
+//! Device nodes in the container's /dev: the OCI defaults (null, zero, full,
+//! random, urandom, tty) plus `linux.devices`, and the standard links.
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use super::resolve::{Kind, Root, proc_fd_path};
+use crate::error::{Context, Error, Result};
+
+/// A device node to make.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub path: PathBuf,
+    pub kind: libc::mode_t,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+const DEFAULTS: [(&str, u64, u64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+/// The defaults, then the spec's devices (a spec entry for a default path
+/// replaces it).
+pub fn plan(spec_devices: &[LinuxDevice]) -> Result<Vec<Device>> {
+    let mut out: Vec<Device> = DEFAULTS
+        .iter()
+        .map(|(path, major, minor)| Device {
+            path: PathBuf::from(path),
+            kind: libc::S_IFCHR,
+            major: *major,
+            minor: *minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect();
+    for d in spec_devices {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(Error::InvalidSpec(format!(
+                    "device {} has type 'a', which only cgroup rules take",
+                    d.path().display()
+                )));
+            }
+        };
+        if !d.path().starts_with("/dev") {
+            return Err(Error::InvalidSpec(format!(
+                "device {} must be under /dev",
+                d.path().display()
+            )));
+        }
+        out.retain(|existing| existing.path != *d.path());
+        out.push(Device {
+            path: d.path().clone(),
+            kind,
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            mode: d.file_mode().unwrap_or(0o666),
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// Makes each device: mknod, or, inside a user namespace where mknod is not
+/// allowed, a bind mount of the host's node.
+pub fn create(root: &Root, devices: &[Device], bind_from_host: bool) -> Result<()> {
+    for d in devices {
+        if bind_from_host {
+            let target = root.create_in(&d.path, Kind::File)?;
+            mount(
+                Some(&d.path),
+                &proc_fd_path(&target),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .context(|| format!("binding device {} from the host", d.path.display()))?;
+            continue;
+        }
+        let parent_path = d.path.parent().unwrap_or(Path::new("/dev"));
+        let parent = root.create_in(parent_path, Kind::Dir)?;
+        // Reopen the parent as a real directory fd: mknodat needs one.
+        let dirfd = nix::fcntl::openat(
+            &parent,
+            ".",
+            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .context(|| format!("opening {}", parent_path.display()))?;
+        let name = d.path.file_name().ok_or_else(|| {
+            Error::InvalidSpec(format!("device path {} has no name", d.path.display()))
+        })?;
+        let c_name = CString::new(name.as_encoded_bytes())
+            .map_err(|_| Error::InvalidSpec(format!("device path {:?}", d.path)))?;
+        let dev = libc::makedev(d.major as u32, d.minor as u32);
+        // Remove what the image had there: a device path in the image may
+        // be a symlink or a regular file.
+        // SAFETY: plain syscalls on a valid fd and C string.
+        unsafe { libc::unlinkat(dirfd.as_raw_fd(), c_name.as_ptr(), 0) };
+        let rc = unsafe {
+            libc::mknodat(
+                dirfd.as_raw_fd(),
+                c_name.as_ptr(),
+                d.kind | (d.mode & 0o7777),
+                dev,
+            )
+        };
+        if rc != 0 {
+            return Err(nix::Error::last())
+                .context(|| format!("creating device {}", d.path.display()));
+        }
+        // mknod applies the umask; set the exact mode and owner.
+        // SAFETY: as above.
+        unsafe {
+            libc::fchmodat(dirfd.as_raw_fd(), c_name.as_ptr(), d.mode & 0o7777, 0);
+            libc::fchownat(
+                dirfd.as_raw_fd(),
+                c_name.as_ptr(),
+                d.uid,
+                d.gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// /dev/fd, /dev/std{in,out,err}, /dev/ptmx → pts/ptmx, and /dev/core.
+pub fn create_links(rootfs: &Path, with_pts: bool) -> Result<()> {
+    let mut links = vec![
+        ("/proc/self/fd", "dev/fd"),
+        ("/proc/self/fd/0", "dev/stdin"),
+        ("/proc/self/fd/1", "dev/stdout"),
+        ("/proc/self/fd/2", "dev/stderr"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "dev/core"));
+    }
+    if with_pts {
+        links.push(("pts/ptmx", "dev/ptmx"));
+    }
+    let root = Root::open(rootfs)?;
+    let dev = root.create_in(Path::new("/dev"), Kind::Dir)?;
+    let dev = nix::fcntl::openat(
+        &dev,
+        ".",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context(|| "opening the container's /dev".into())?;
+    for (target, link) in links {
+        let name = &link["dev/".len()..];
+        if name == "ptmx" {
+            let _ = nix::unistd::unlinkat(&dev, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        }
+        match nix::unistd::symlinkat(target, &dev, name) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e).context(|| format!("linking /{link} to {target}")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxDeviceBuilder;
+
+    #[test]
+    fn spec_devices_replace_defaults_and_must_live_in_dev() {
+        let fuse = LinuxDeviceBuilder::default()
+            .path("/dev/fuse")
+            .typ(LinuxDeviceType::C)
+            .major(10)
+            .minor(229)
+            .build()
+            .expect("device");
+        let null = LinuxDeviceBuilder::default()
+            .path("/dev/null")
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .file_mode(0o600u32)
+            .build()
+            .expect("device");
+        let devices = plan(&[fuse, null]).expect("plan");
+        assert_eq!(devices.len(), 7);
+        let null = devices.iter().find(|d| d.path == Path::new("/dev/null")).expect("null");
+        assert_eq!(null.mode, 0o600);
+
+        let outside = LinuxDeviceBuilder::default()
+            .path("/etc/evil")
+            .typ(LinuxDeviceType::B)
+            .major(8)
+            .minor(0)
+            .build()
+            .expect("device");
+        assert!(plan(&[outside]).is_err());
+    }
+}
