@@ -116,7 +116,10 @@ pub fn proxy(master: OwnedFd) -> Result<()> {
             Ok(_) => {}
         }
         let master_ready = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ready = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let stdin_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         if master_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             match nix::unistd::read(&master, &mut buf) {
                 Ok(0) | Err(nix::errno::Errno::EIO) => return Ok(()),

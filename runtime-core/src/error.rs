@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.' (at most 1024)")]
+    #[error(
+        "invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.' (at most 1024)"
+    )]
     InvalidId(String),
     #[error("container {0} does not exist")]
     NotFound(String),
@@ -44,6 +46,12 @@ pub enum Error {
         path: PathBuf,
         reason: String,
     },
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Capabilities(#[from] crate::capabilities::CapsError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -25,10 +25,8 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<()> {
         reason,
     };
     let mut cmd = Command::new(hook.path());
-    if let Some(args) = hook.args().as_deref() {
-        if let Some((arg0, rest)) = args.split_first() {
-            cmd.arg0(arg0).args(rest);
-        }
+    if let Some((arg0, rest)) = hook.args().as_deref().and_then(|a| a.split_first()) {
+        cmd.arg0(arg0).args(rest);
     }
     cmd.env_clear();
     for entry in hook.env().iter().flatten() {
@@ -36,7 +34,9 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is not an error.
@@ -50,7 +50,10 @@ fn run_one(kind: &'static str, hook: &Hook, state_json: &str) -> Result<()> {
             None if timeout.is_some_and(|t| started.elapsed() > t) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(fail(format!("timed out after {}s", timeout.unwrap_or_default().as_secs())));
+                return Err(fail(format!(
+                    "timed out after {}s",
+                    timeout.unwrap_or_default().as_secs()
+                )));
             }
             None => std::thread::sleep(Duration::from_millis(1)),
         }
@@ -90,7 +93,10 @@ mod tests {
         let out = dir.path().join("state");
         let ok = hook(&format!("cat > {}", out.display()));
         run("prestart", &[ok], r#"{"id":"x"}"#).expect("hook ran");
-        assert_eq!(std::fs::read_to_string(&out).expect("state"), r#"{"id":"x"}"#);
+        assert_eq!(
+            std::fs::read_to_string(&out).expect("state"),
+            r#"{"id":"x"}"#
+        );
 
         let bad = hook("echo broken >&2; exit 3");
         let err = run("poststart", &[bad], "{}").unwrap_err().to_string();

@@ -9,12 +9,11 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod console;
-// Wired in once the cgroups, seccomp and capabilities APIs land.
-// pub mod container;
+pub mod container;
 pub mod error;
 pub mod hooks;
 pub mod namespaces;
-// pub mod process;
+pub mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;

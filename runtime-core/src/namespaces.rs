@@ -121,7 +121,11 @@ mod tests {
         assert_eq!(plan.new, CloneFlags::CLONE_NEWPID);
         assert!(plan.new_cgroup);
         assert_eq!(plan.join.len(), 2);
-        assert_eq!(plan.join[0].0, CloneFlags::CLONE_NEWUSER, "user is joined first");
+        assert_eq!(
+            plan.join[0].0,
+            CloneFlags::CLONE_NEWUSER,
+            "user is joined first"
+        );
         assert!(plan.in_user_namespace());
     }
 

@@ -32,7 +32,11 @@ impl TryFrom<String> for ContainerId {
 
     fn try_from(id: String) -> Result<Self> {
         let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.');
-        if id.is_empty() || id.len() > 1024 || id == "." || id == ".." || !id.chars().all(valid_char)
+        if id.is_empty()
+            || id.len() > 1024
+            || id == "."
+            || id == ".."
+            || !id.chars().all(valid_char)
         {
             return Err(Error::InvalidId(id));
         }
@@ -153,12 +157,10 @@ impl StateRoot {
         let dir = self.container_dir(&record.id);
         let tmp = dir.join(".state.json.tmp");
         let json = serde_json::to_vec(record).map_err(|e| Error::InvalidSpec(e.to_string()))?;
-        let mut file =
-            fs::File::create(&tmp).context(|| format!("writing {}", tmp.display()))?;
+        let mut file = fs::File::create(&tmp).context(|| format!("writing {}", tmp.display()))?;
         file.write_all(&json)
             .context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, dir.join(STATE_FILE))
-            .context(|| format!("writing state of {}", record.id))
+        fs::rename(&tmp, dir.join(STATE_FILE)).context(|| format!("writing state of {}", record.id))
     }
 
     pub fn load(&self, id: &ContainerId) -> Result<Record> {

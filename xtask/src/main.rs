@@ -1,1 +1,53 @@
-fn main() {}
+//! `cargo xtask`: the project's chores (CI, benches) written in Rust instead
+//! of shell and make. This file only parses the command line and dispatches;
+//! each command lives in its own module.
+
+mod bench;
+mod bundle;
+mod ci;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    bin_name = "cargo xtask",
+    about = "muelle's project chores",
+    arg_required_else_help = true,
+    disable_version_flag = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install missing prerequisites, then run fmt, clippy and every test: what CI runs
+    Ci,
+    /// Measure performance (`cargo xtask bench runtime`)
+    Bench {
+        #[command(subcommand)]
+        what: bench::Bench,
+    },
+    /// Internal: runs one bench job described as JSON on stdin and prints the result as JSON
+    #[command(hide = true)]
+    BenchChild,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Ci => ci::run(),
+        Command::Bench { what } => bench::run(what),
+        Command::BenchChild => bench::run_child(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -57,22 +57,23 @@ impl Drop for Undo<'_> {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
         }
-        if let Some(cgroup) = &self.cgroup {
-            if let Err(e) = cgroup.destroy() {
-                tracing::warn!("cleaning up after a failed create: {e}");
-            }
+        if let Some(Err(e)) = self.cgroup.as_ref().map(Cgroup::destroy) {
+            tracing::warn!("cleaning up after a failed create: {e}");
         }
         let _ = self.root.remove(self.id);
     }
 }
 
 pub fn load_spec(bundle: &Path) -> Result<(PathBuf, Spec)> {
-    let bundle = std::fs::canonicalize(bundle)
-        .context(|| format!("bundle {}", bundle.display()))?;
+    let bundle =
+        std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
     let path = bundle.join("config.json");
     let spec = Spec::load(&path).map_err(|e| Error::Spec {
         path: path.clone(),
-        reason: e.to_string(),
+        // oci-spec's own text ("io operation failed") hides the cause.
+        reason: std::error::Error::source(&e)
+            .map(|cause| cause.to_string())
+            .unwrap_or_else(|| e.to_string()),
     })?;
     Ok((bundle, spec))
 }
@@ -96,7 +97,11 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
-    let console_socket = opts.console_socket.as_deref().map(console::connect).transpose()?;
+    let console_socket = opts
+        .console_socket
+        .as_deref()
+        .map(console::connect)
+        .transpose()?;
 
     root.create_dir(&opts.id)?;
     let mut undo = Undo {
@@ -114,13 +119,16 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .context(|| format!("opening {}", fifo_path.display()))?;
 
-    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id.as_str())?;
     cgroup.create()?;
     undo.cgroup = Some(cgroup);
     let cgroup = undo.cgroup.as_ref().expect("just set");
     if let Some(resources) = linux.resources() {
-        cgroup.apply(resources)?;
+        cgroup.apply(&with_device_defaults(resources, linux))?;
     }
 
     let mut record = Record {
@@ -207,13 +215,49 @@ fn rootfs_path(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
     let path = bundle.join(root.path());
     let path = std::fs::canonicalize(&path).context(|| format!("rootfs {}", path.display()))?;
     if !path.is_dir() {
-        return Err(Error::InvalidSpec(format!("rootfs {} is not a folder", path.display())));
+        return Err(Error::InvalidSpec(format!(
+            "rootfs {} is not a folder",
+            path.display()
+        )));
     }
     Ok(path)
 }
 
+/// A spec that restricts devices still lets the container use the ones it
+/// is given.
+fn with_device_defaults(
+    resources: &oci_spec::runtime::LinuxResources,
+    linux: &oci_spec::runtime::Linux,
+) -> oci_spec::runtime::LinuxResources {
+    let mut resources = resources.clone();
+    if let Some(rules) = resources.devices().as_ref().filter(|r| !r.is_empty()) {
+        let mut rules = rules.clone();
+        rules.extend(crate::rootfs::devices::cgroup_allow_rules(
+            linux.devices().as_deref().unwrap_or(&[]),
+        ));
+        resources.set_devices(Some(rules));
+    }
+    resources
+}
+
+/// What the spec's `cgroup` mount shows: the container's own folders.
 fn cgroup_mount(cgroup: &Cgroup) -> Option<CgroupMount> {
-    cgroup.mount_source()
+    use crate::cgroups::Mode;
+    if cgroup.mode() == Mode::V2 {
+        return cgroup.unified_path().map(|p| CgroupMount::V2(p.to_owned()));
+    }
+    let base = Path::new("/sys/fs/cgroup");
+    let hierarchies = cgroup
+        .paths()
+        .filter_map(|p| {
+            let name = p.strip_prefix(base).ok()?.components().next()?;
+            Some((
+                name.as_os_str().to_string_lossy().into_owned(),
+                p.to_owned(),
+            ))
+        })
+        .collect();
+    Some(CgroupMount::V1(hierarchies))
 }
 
 /// Forks init. With no namespace to join, one clone(2) makes it directly in
@@ -230,7 +274,7 @@ fn spawn_init(
     let new_user = ns.new.contains(CloneFlags::CLONE_NEWUSER);
     if ns.join.is_empty() {
         let pid = match clone_into(ns.new)? {
-            Forked::Child => init::run(args, child_end),
+            Forked::Child => init::run(args, &child_end),
             Forked::Parent(pid) => pid,
         };
         drop(child_end);
@@ -265,7 +309,9 @@ fn spawn_init(
         }
         other => {
             reap();
-            return Err(Error::Init(format!("no pid from the intermediate process: {other:?}")));
+            return Err(Error::Init(format!(
+                "no pid from the intermediate process: {other:?}"
+            )));
         }
     };
     reap();
@@ -284,12 +330,15 @@ fn intermediate(ns: &Plan, args: InitArgs<'_>, channel: Channel) -> ! {
             flags.remove(CloneFlags::CLONE_NEWUSER);
         }
         match clone_into(flags)? {
-            Forked::Child => init::run(args, channel),
+            Forked::Child => init::run(args, &channel),
             Forked::Parent(pid) => Ok(pid),
         }
     })();
     let code = match result {
-        Ok(pid) => channel.send(&Message::Pid(pid.as_raw())).map(|_| 0).unwrap_or(1),
+        Ok(pid) => channel
+            .send(&Message::Pid(pid.as_raw()))
+            .map(|_| 0)
+            .unwrap_or(1),
         Err(e) => {
             let _ = channel.send(&Message::Failed(e.to_string()));
             1
@@ -331,8 +380,11 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     };
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     ));
-    std::fs::write(&tmp, pid.to_string()).context(|| format!("writing pid file {}", tmp.display()))?;
+    std::fs::write(&tmp, pid.to_string())
+        .context(|| format!("writing pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).context(|| format!("writing pid file {}", path.display()))
 }

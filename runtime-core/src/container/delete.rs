@@ -46,7 +46,12 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
         cgroup.destroy()?;
     }
     root.remove(id)?;
-    if let Some(poststop) = record.spec.hooks().as_ref().and_then(|h| h.poststop().as_deref()) {
+    if let Some(poststop) = record
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().as_deref())
+    {
         let state = super::hook_state(&record, Status::Stopped);
         if let Err(e) = hooks::run("poststop", poststop, &state) {
             tracing::warn!("{e}");

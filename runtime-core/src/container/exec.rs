@@ -61,13 +61,21 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
         .map(crate::seccomp::compile)
         .transpose()?;
     let namespaces = open_namespaces(record.pid)?;
-    let console_socket = opts.console_socket.as_deref().map(console::connect).transpose()?;
+    let console_socket = opts
+        .console_socket
+        .as_deref()
+        .map(console::connect)
+        .transpose()?;
     let (parent_end, child_end) = channel::pair()?;
 
     // setns into a pid namespace only moves our future children: the
     // forked process lands in the container's pid namespace directly.
-    if let Some((_, fd)) = namespaces.iter().find(|(f, _)| *f == CloneFlags::CLONE_NEWPID) {
-        setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).context(|| format!("joining the pid namespace of {id}"))?;
+    if let Some((_, fd)) = namespaces
+        .iter()
+        .find(|(f, _)| *f == CloneFlags::CLONE_NEWPID)
+    {
+        setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+            .context(|| format!("joining the pid namespace of {id}"))?;
     }
     let tenant = Tenant {
         process: &opts.process,
@@ -114,7 +122,9 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
         return Ok(0);
     }
     let signals = super::run::forwarded_signals();
-    signals.thread_block().context(|| "blocking signals".into())?;
+    signals
+        .thread_block()
+        .context(|| "blocking signals".into())?;
     match pty {
         Some(master) => {
             let proxy = std::thread::spawn(move || console::proxy(master));
@@ -173,7 +183,13 @@ impl Tenant<'_> {
             eprintln!("muelle-runtime: {message}");
         }
         // SAFETY: leave the fork without the parent's destructors.
-        unsafe { libc::_exit(if message.contains("not found") { 127 } else { 126 }) }
+        unsafe {
+            libc::_exit(if message.contains("not found") {
+                127
+            } else {
+                126
+            })
+        }
     }
 
     fn prepare_and_exec(&self, channel: &Channel) -> Result<Infallible> {
@@ -181,7 +197,8 @@ impl Tenant<'_> {
             .context(|| "setting the parent-death signal".into())?;
         // The container's processes must not reach the runtime binary
         // through our /proc/PID/exe (CVE-2019-5736).
-        nix::sys::prctl::set_dumpable(false).context(|| "making the process non-dumpable".into())?;
+        nix::sys::prctl::set_dumpable(false)
+            .context(|| "making the process non-dumpable".into())?;
         channel.expect(Message::Go)?;
         for (flag, fd) in self.namespaces {
             if *flag == CloneFlags::CLONE_NEWPID {
@@ -205,7 +222,9 @@ impl Tenant<'_> {
         let cwd = self.process.cwd();
         nix::unistd::chdir(cwd).context(|| format!("entering cwd {}", cwd.display()))?;
         if let Some(umask) = self.process.user().umask() {
-            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+                umask as libc::mode_t,
+            ));
         }
         setup::apply_rlimits(self.process)?;
         setup::write_oom_score_adj(self.process)?;
@@ -218,10 +237,10 @@ impl Tenant<'_> {
         if let (Some(filter), true) = (self.seccomp, no_new_privs) {
             filter.load()?;
         }
-        nix::sys::prctl::set_pdeathsig(None).context(|| "clearing the parent-death signal".into())?;
+        nix::sys::prctl::set_pdeathsig(None)
+            .context(|| "clearing the parent-death signal".into())?;
         channel.send(&Message::Ready)?;
         setup::close_inherited_fds(3 + self.preserve_fds)?;
         Err(setup::exec(&path, &argv, &envp))
     }
 }
-

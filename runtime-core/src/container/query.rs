@@ -31,7 +31,11 @@ impl OciState {
             oci_version: record.spec.version().clone(),
             id: record.id.to_string(),
             // A stopped container has no process; runc reports 0.
-            pid: if status == Status::Stopped { 0 } else { record.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                record.pid
+            },
             status,
             bundle: record.bundle.clone(),
             rootfs: record.rootfs.clone(),

@@ -139,9 +139,7 @@ impl Channel {
             b'h' => Message::HooksDone,
             b'R' => Message::Ready,
             b'T' => Message::PtyMaster,
-            b'P' if len == 5 => {
-                Message::Pid(i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]))
-            }
+            b'P' if len == 5 => Message::Pid(i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]])),
             b'E' => Message::Failed(String::from_utf8_lossy(&buf[1..len]).into_owned()),
             other => {
                 return Err(Error::Init(format!(

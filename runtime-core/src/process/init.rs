@@ -41,8 +41,8 @@ pub struct InitArgs<'a> {
 }
 
 /// Runs init; never returns.
-pub fn run(args: InitArgs<'_>, channel: Channel) -> ! {
-    let err = match prepare_and_exec(&args, &channel) {
+pub fn run(args: InitArgs<'_>, channel: &Channel) -> ! {
+    let err = match prepare_and_exec(&args, channel) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -54,7 +54,8 @@ pub fn run(args: InitArgs<'_>, channel: Channel) -> ! {
         // The runtime is gone (after `start`): stderr is all that's left.
         eprintln!("muelle-runtime: {message}");
     }
-    let code = if message.contains("executable file not found") || message.contains("no such file") {
+    let code = if message.contains("executable file not found") || message.contains("no such file")
+    {
         127
     } else {
         126
@@ -103,7 +104,12 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
         channel.send(&Message::RunHooks)?;
         channel.expect(Message::HooksDone)?;
     }
-    if let Some(hooks) = args.spec.hooks().as_ref().and_then(|h| h.create_container().as_deref()) {
+    if let Some(hooks) = args
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_deref())
+    {
         hooks::run("createContainer", hooks, &args.state_json)?;
     }
     rootfs::pivot(args.rootfs)?;
@@ -117,7 +123,9 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
     rootfs::finalize(args.spec)?;
 
     let umask = args.process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        umask as libc::mode_t,
+    ));
     setup::apply_rlimits(args.process)?;
     setup::write_oom_score_adj(args.process)?;
     nix::unistd::chdir(cwd).context(|| format!("entering process.cwd {}", cwd.display()))?;
@@ -137,7 +145,12 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
     nix::sys::prctl::set_pdeathsig(None).context(|| "clearing the parent-death signal".into())?;
     channel.send(&Message::Ready)?;
     wait_for_start(args.exec_fifo)?;
-    if let Some(hooks) = args.spec.hooks().as_ref().and_then(|h| h.start_container().as_deref()) {
+    if let Some(hooks) = args
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_deref())
+    {
         hooks::run("startContainer", hooks, &args.state_json)?;
     }
     setup::close_inherited_fds(3 + args.preserve_fds)?;
@@ -149,10 +162,12 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
 fn become_namespace_root() -> Result<()> {
     // SAFETY: plain syscalls.
     if unsafe { libc::setresgid(0, 0, 0) } != 0 {
-        return Err(nix::Error::last()).context(|| "becoming gid 0 in the user namespace (is gid 0 mapped?)".into());
+        return Err(nix::Error::last())
+            .context(|| "becoming gid 0 in the user namespace (is gid 0 mapped?)".into());
     }
     if unsafe { libc::setresuid(0, 0, 0) } != 0 {
-        return Err(nix::Error::last()).context(|| "becoming uid 0 in the user namespace (is uid 0 mapped?)".into());
+        return Err(nix::Error::last())
+            .context(|| "becoming uid 0 in the user namespace (is uid 0 mapped?)".into());
     }
     Ok(())
 }

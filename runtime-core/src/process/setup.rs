@@ -129,7 +129,9 @@ pub fn resolve_executable(process: &Process) -> Result<(CString, Vec<CString>, V
 
 /// The message docker prints for these is what users search for, so keep it.
 pub fn not_found(name: &str) -> Error {
-    Error::Init(format!("exec: \"{name}\": executable file not found in $PATH"))
+    Error::Init(format!(
+        "exec: \"{name}\": executable file not found in $PATH"
+    ))
 }
 
 fn find_executable(name: &str, path_var: &str, cwd: &Path) -> Result<PathBuf> {
@@ -177,7 +179,8 @@ pub fn close_inherited_fds(first_closed: u32) -> Result<()> {
         )
     };
     if rc != 0 {
-        return Err(nix::Error::last()).context(|| "marking inherited descriptors close-on-exec".into());
+        return Err(nix::Error::last())
+            .context(|| "marking inherited descriptors close-on-exec".into());
     }
     Ok(())
 }

@@ -179,6 +179,52 @@ pub fn create_links(rootfs: &Path, with_pts: bool) -> Result<()> {
     Ok(())
 }
 
+/// The device-cgroup rules that let the container use the devices it is
+/// given: the defaults, the pty devices and the spec's own devices. They go
+/// after the spec's rules, so a deny-all there still leaves these usable
+/// (runc does the same).
+pub fn cgroup_allow_rules(
+    spec_devices: &[LinuxDevice],
+) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+    use oci_spec::runtime::LinuxDeviceCgroupBuilder;
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(access);
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build().ok()
+    };
+    let mut rules: Vec<_> = [
+        // mknod of anything; using it needs a rule of its own.
+        rule(LinuxDeviceType::C, None, None, "m"),
+        rule(LinuxDeviceType::B, None, None, "m"),
+        rule(LinuxDeviceType::C, Some(1), Some(3), "rwm"),
+        rule(LinuxDeviceType::C, Some(1), Some(5), "rwm"),
+        rule(LinuxDeviceType::C, Some(1), Some(7), "rwm"),
+        rule(LinuxDeviceType::C, Some(1), Some(8), "rwm"),
+        rule(LinuxDeviceType::C, Some(1), Some(9), "rwm"),
+        rule(LinuxDeviceType::C, Some(5), Some(0), "rwm"),
+        rule(LinuxDeviceType::C, Some(5), Some(1), "rwm"),
+        rule(LinuxDeviceType::C, Some(5), Some(2), "rwm"),
+        rule(LinuxDeviceType::C, Some(136), None, "rwm"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for d in spec_devices {
+        if let Some(r) = rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm") {
+            rules.push(r);
+        }
+    }
+    rules
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,7 +249,10 @@ mod tests {
             .expect("device");
         let devices = plan(&[fuse, null]).expect("plan");
         assert_eq!(devices.len(), 7);
-        let null = devices.iter().find(|d| d.path == Path::new("/dev/null")).expect("null");
+        let null = devices
+            .iter()
+            .find(|d| d.path == Path::new("/dev/null"))
+            .expect("null");
         assert_eq!(null.mode, 0o600);
 
         let outside = LinuxDeviceBuilder::default()

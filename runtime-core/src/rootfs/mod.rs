@@ -42,13 +42,21 @@ pub fn prepare(cx: &Setup<'_>) -> Result<()> {
     let linux = cx.spec.linux().as_ref();
     let root_propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        Some(word) => options::propagation(word).ok_or_else(|| {
-            Error::InvalidSpec(format!("unknown rootfsPropagation {word:?}"))
-        })? | MsFlags::MS_REC,
+        Some(word) => {
+            options::propagation(word)
+                .ok_or_else(|| Error::InvalidSpec(format!("unknown rootfsPropagation {word:?}")))?
+                | MsFlags::MS_REC
+        }
     };
     // Nothing mounted from here on may reach the host's mount table.
-    mount(None::<&str>, "/", None::<&str>, root_propagation, None::<&str>)
-        .context(|| "setting the propagation of /".into())?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        root_propagation,
+        None::<&str>,
+    )
+    .context(|| "setting the propagation of /".into())?;
     // pivot_root needs the new root to be a mount point.
     mount(
         Some(cx.rootfs),
@@ -88,7 +96,10 @@ pub fn prepare(cx: &Setup<'_>) -> Result<()> {
 
 fn mount_one(root: &Root, m: &Mount, cx: &Setup<'_>) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
-    let typ = m.typ().as_deref().unwrap_or(if opts.bind { "bind" } else { "none" });
+    let typ = m
+        .typ()
+        .as_deref()
+        .unwrap_or(if opts.bind { "bind" } else { "none" });
     let dest = m.destination();
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(root, dest, &opts, cx.cgroup);
@@ -125,7 +136,13 @@ fn mount_one(root: &Root, m: &Mount, cx: &Setup<'_>) -> Result<()> {
         }
     } else {
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-        let result = mount(source.or(Some(Path::new(typ))), &target_path, Some(typ), opts.flags, data);
+        let result = mount(
+            source.or(Some(Path::new(typ))),
+            &target_path,
+            Some(typ),
+            opts.flags,
+            data,
+        );
         match result {
             // A sysfs mount needs a network namespace owned by our user
             // namespace; without one, bind the host's /sys (runc does too).
@@ -145,8 +162,14 @@ fn mount_one(root: &Root, m: &Mount, cx: &Setup<'_>) -> Result<()> {
     if !opts.propagation.is_empty() {
         let target = root.open_in(dest).context(what)?;
         for flag in &opts.propagation {
-            mount(None::<&str>, &proc_fd_path(&target), None::<&str>, *flag, None::<&str>)
-                .context(|| format!("setting propagation of {}", dest.display()))?;
+            mount(
+                None::<&str>,
+                &proc_fd_path(&target),
+                None::<&str>,
+                *flag,
+                None::<&str>,
+            )
+            .context(|| format!("setting propagation of {}", dest.display()))?;
         }
     }
     Ok(())
@@ -156,10 +179,22 @@ fn mount_one(root: &Root, m: &Mount, cx: &Setup<'_>) -> Result<()> {
 /// on it (nosuid, nodev, noexec of the source inside a user namespace).
 fn remount_bind(target: &Path, flags: MsFlags) -> nix::Result<()> {
     let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    match mount(None::<&str>, target, None::<&str>, remount | flags, None::<&str>) {
+    match mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        remount | flags,
+        None::<&str>,
+    ) {
         Err(nix::errno::Errno::EPERM) => {
             let locked = locked_flags(target)?;
-            mount(None::<&str>, target, None::<&str>, remount | flags | locked, None::<&str>)
+            mount(
+                None::<&str>,
+                target,
+                None::<&str>,
+                remount | flags | locked,
+                None::<&str>,
+            )
         }
         other => other,
     }
@@ -258,11 +293,18 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
     let new_root = open(rootfs, flags, Mode::empty())
         .context(|| format!("opening rootfs {}", rootfs.display()))?;
     nix::unistd::fchdir(&new_root).context(|| "entering the rootfs".into())?;
-    nix::unistd::pivot_root(".", ".").context(|| format!("pivot_root into {}", rootfs.display()))?;
+    nix::unistd::pivot_root(".", ".")
+        .context(|| format!("pivot_root into {}", rootfs.display()))?;
     nix::unistd::fchdir(&old_root).context(|| "entering the old root".into())?;
     // The old root must not propagate its unmount to the host.
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .context(|| "making the old root a slave".into())?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context(|| "making the old root a slave".into())?;
     umount2(".", MntFlags::MNT_DETACH).context(|| "detaching the old root".into())?;
     nix::unistd::chdir("/").context(|| "entering /".into())?;
     drop((old_root, new_root));
@@ -273,13 +315,24 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
 /// paths and the read-only root.
 pub fn finalize(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]) {
+    for path in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
         readonly_path(Path::new(path))?;
     }
-    for path in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]) {
+    for path in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[])
+    {
         mask_path(Path::new(path))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         remount_bind(Path::new("/"), MsFlags::MS_RDONLY)
             .context(|| "making the root read-only".into())?;
     }
@@ -288,7 +341,13 @@ pub fn finalize(spec: &Spec) -> Result<()> {
 
 fn readonly_path(path: &Path) -> Result<()> {
     let what = || format!("making {} read-only", path.display());
-    match mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
+    match mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
         Err(nix::errno::Errno::ENOENT) => return Ok(()),
         other => other.context(what)?,
     }
@@ -302,9 +361,23 @@ fn mask_path(path: &Path) -> Result<()> {
         other => other.context(what)?,
     };
     if meta.is_dir() {
-        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).context(what)
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .context(what)
     } else {
-        mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>).context(what)
+        mount(
+            Some("/dev/null"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .context(what)
     }
 }
 
@@ -318,7 +391,9 @@ pub fn write_sysctls(spec: &Spec) -> Result<()> {
             && key
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
-            && !key.split(['.', '/']).any(|part| part.is_empty() || part == "..");
+            && !key
+                .split(['.', '/'])
+                .any(|part| part.is_empty() || part == "..");
         if !valid {
             return Err(Error::InvalidSpec(format!("invalid sysctl name {key:?}")));
         }
@@ -327,4 +402,3 @@ pub fn write_sysctls(spec: &Spec) -> Result<()> {
     }
     Ok(())
 }
-

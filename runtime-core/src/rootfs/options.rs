@@ -108,7 +108,13 @@ mod tests {
 
     #[test]
     fn flags_data_and_propagation_are_sorted_out() {
-        let o = parse(&words(&["nosuid", "strictatime", "mode=755", "size=65536k", "rprivate"]));
+        let o = parse(&words(&[
+            "nosuid",
+            "strictatime",
+            "mode=755",
+            "size=65536k",
+            "rprivate",
+        ]));
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.data, "mode=755,size=65536k");
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
@@ -119,7 +125,10 @@ mod tests {
     fn later_words_win_and_binds_are_seen() {
         let o = parse(&words(&["rbind", "ro", "rw", "nodev"]));
         assert!(o.bind && o.recursive);
-        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NODEV);
+        assert_eq!(
+            o.flags,
+            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NODEV
+        );
         assert_eq!(o.remount_flags(), MsFlags::MS_NODEV);
     }
 }

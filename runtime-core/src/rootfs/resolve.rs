@@ -78,16 +78,12 @@ pub fn relative(container_path: &Path) -> Result<PathBuf> {
 
 impl Root {
     pub fn open(path: &Path) -> Result<Root> {
-        let fd = openat2(
-            libc::AT_FDCWD,
-            path,
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )
-        .map_err(|source| Error::Io {
-            context: format!("opening rootfs {}", path.display()),
-            source,
-        })?;
+        let fd = openat2(libc::AT_FDCWD, path, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(
+            |source| Error::Io {
+                context: format!("opening rootfs {}", path.display()),
+                source,
+            },
+        )?;
         Ok(Root {
             fd,
             path: path.to_owned(),
@@ -146,7 +142,11 @@ impl Root {
                     libc::openat(
                         parent.as_raw_fd(),
                         name.as_ptr(),
-                        libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY,
+                        libc::O_CREAT
+                            | libc::O_EXCL
+                            | libc::O_NOFOLLOW
+                            | libc::O_CLOEXEC
+                            | libc::O_WRONLY,
                         0o644,
                     )
                 };
@@ -186,7 +186,10 @@ mod tests {
     #[test]
     fn parent_components_are_refused() {
         assert!(relative(Path::new("/a/../../etc")).is_err());
-        assert_eq!(relative(Path::new("/a/./b")).expect("rel"), PathBuf::from("a/b"));
+        assert_eq!(
+            relative(Path::new("/a/./b")).expect("rel"),
+            PathBuf::from("a/b")
+        );
     }
 
     #[test]
@@ -201,7 +204,10 @@ mod tests {
 
         root.create_in(Path::new("/etc/muelle-test/x"), Kind::File)
             .unwrap_err();
-        assert!(!Path::new("/etc/muelle-test").exists(), "must not touch the host's /etc");
+        assert!(
+            !Path::new("/etc/muelle-test").exists(),
+            "must not touch the host's /etc"
+        );
 
         root.create_in(Path::new("/up/tmp/inside"), Kind::Dir)
             .expect("climbing stops at the root");
@@ -216,6 +222,7 @@ mod tests {
         root.create_in(Path::new("/a/f"), Kind::File).expect("file");
         assert!(dir.path().join("a/b/c").is_dir());
         assert!(dir.path().join("a/f").is_file());
-        root.create_in(Path::new("/a/f"), Kind::File).expect("existing file is fine");
+        root.create_in(Path::new("/a/f"), Kind::File)
+            .expect("existing file is fine");
     }
 }

@@ -19,7 +19,9 @@ pub fn skip_reason() -> Option<String> {
         return Some("integration tests need root".into());
     }
     if !Path::new(BUSYBOX).exists() {
-        return Some(format!("{BUSYBOX} is missing: apt-get install busybox-static"));
+        return Some(format!(
+            "{BUSYBOX} is missing: apt-get install busybox-static"
+        ));
     }
     None
 }
@@ -63,20 +65,31 @@ impl Bundle {
             std::fs::create_dir_all(rootfs.join(sub)).expect("rootfs folder");
         }
         std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
+        let list = Command::new(BUSYBOX)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             if applet != "busybox" {
                 let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
             }
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").expect("passwd");
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .expect("passwd");
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
         let spec_out = Command::new(RUNTIME)
             .args(["spec", "--bundle"])
             .arg(dir.path())
             .output()
             .expect("muelle-runtime spec");
-        assert!(spec_out.status.success(), "spec: {}", String::from_utf8_lossy(&spec_out.stderr));
+        assert!(
+            spec_out.status.success(),
+            "spec: {}",
+            String::from_utf8_lossy(&spec_out.stderr)
+        );
         let text = std::fs::read_to_string(dir.path().join("config.json")).expect("config.json");
         let mut spec: Value = serde_json::from_str(&text).expect("spec json");
         spec["process"]["terminal"] = json!(false);
@@ -134,13 +147,26 @@ impl Runtime {
         cmd
     }
 
-    /// Runs `muelle-runtime ARGS` and returns its output.
+    /// Runs `muelle-runtime ARGS` and returns its output. A created or
+    /// detached container keeps the runtime's stdio open as long as it
+    /// runs, so output goes to files, read once the runtime exits, instead
+    /// of pipes that would not close.
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command()
+        let out = tempfile::NamedTempFile::new().expect("temp stdout");
+        let err = tempfile::NamedTempFile::new().expect("temp stderr");
+        let status = self
+            .command()
             .args(args)
             .stdin(Stdio::null())
-            .output()
-            .expect("spawn muelle-runtime")
+            .stdout(out.reopen().expect("stdout file"))
+            .stderr(err.reopen().expect("stderr file"))
+            .status()
+            .expect("spawn muelle-runtime");
+        Output {
+            status,
+            stdout: std::fs::read(out.path()).unwrap_or_default(),
+            stderr: std::fs::read(err.path()).unwrap_or_default(),
+        }
     }
 
     /// A new id, remembered for clean-up.
@@ -157,7 +183,10 @@ impl Runtime {
     }
 
     pub fn status(&self, id: &str) -> String {
-        self.state(id)["status"].as_str().unwrap_or_default().to_owned()
+        self.state(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -197,8 +226,15 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 
 /// Nothing of the container is left: no state, no cgroup, no mount.
 pub fn assert_gone(rt: &Runtime, id: &str) {
-    assert!(!rt.root.path().join(id).exists(), "state folder of {id} left behind");
-    assert_eq!(cgroup_dirs(id), Vec::<PathBuf>::new(), "cgroups of {id} left behind");
+    assert!(
+        !rt.root.path().join(id).exists(),
+        "state folder of {id} left behind"
+    );
+    assert_eq!(
+        cgroup_dirs(id),
+        Vec::<PathBuf>::new(),
+        "cgroups of {id} left behind"
+    );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     assert!(!mounts.contains(id), "mounts of {id} left behind");
 }

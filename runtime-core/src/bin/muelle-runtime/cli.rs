@@ -13,7 +13,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Where container state lives (one folder per container).
-    #[arg(long, global = true, default_value = "/run/muelle-runtime", env = "MUELLE_RUNTIME_ROOT")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "/run/muelle-runtime",
+        env = "MUELLE_RUNTIME_ROOT"
+    )]
     pub root: PathBuf,
     /// Write logs and errors to this file too.
     #[arg(long, global = true)]
@@ -26,7 +31,9 @@ pub struct Cli {
     /// Manage cgroups through systemd (not supported yet).
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility; rootless mode is detected.
+    /// With `spec`: a spec for rootless containers (a user namespace
+    /// mapping the caller's ids). Other verbs accept it for runc
+    /// compatibility.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility (checkpointing is not supported).
@@ -136,9 +143,6 @@ pub enum Command {
     Spec {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
-        /// A spec for rootless containers (user namespace with the caller's ids).
-        #[arg(long)]
-        rootless: bool,
     },
     /// Print what this runtime supports, as the OCI features JSON.
     Features,

@@ -106,5 +106,10 @@ pub fn features() -> Value {
 }
 
 fn all_capabilities() -> Vec<String> {
-    caps::all().iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect()
+    caps::all()
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }

@@ -42,7 +42,11 @@ fn init_tracing(cli: &Cli) {
         )
         .with_target(false);
     let file = cli.log.as_ref().and_then(|p| {
-        std::fs::OpenOptions::new().create(true).append(true).open(p).ok()
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
     });
     match (file, cli.log_format) {
         (Some(f), LogFormat::Json) => builder.json().with_writer(std::sync::Mutex::new(f)).init(),
@@ -54,12 +58,18 @@ fn init_tracing(cli: &Cli) {
 /// Engines such as podman read the runtime's error from --log: one JSON
 /// object per line with level, msg and time, as runc writes.
 fn write_log_line(path: &Path, format: LogFormat, message: &str) {
-    let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) else {
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    else {
         return;
     };
     let time = runtime_core::state::now_rfc3339();
     let line = match format {
-        LogFormat::Json => serde_json::json!({ "level": "error", "msg": message, "time": time }).to_string(),
+        LogFormat::Json => {
+            serde_json::json!({ "level": "error", "msg": message, "time": time }).to_string()
+        }
         LogFormat::Text => format!("time=\"{time}\" level=error msg=\"{message}\""),
     };
     let _ = writeln!(file, "{line}");
@@ -71,7 +81,9 @@ fn id(text: &str) -> anyhow::Result<ContainerId> {
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     if cli.systemd_cgroup {
-        anyhow::bail!("--systemd-cgroup is not supported yet: use the cgroupfs manager (podman: --cgroup-manager cgroupfs)");
+        anyhow::bail!(
+            "--systemd-cgroup is not supported yet: use the cgroupfs manager (podman: --cgroup-manager cgroupfs)"
+        );
     }
     let root = StateRoot::new(&cli.root);
     match cli.command {
@@ -112,7 +124,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let state = container::state(&root, &id(&text)?)?;
             println!("{}", serde_json::to_string_pretty(&state)?);
         }
-        Command::Kill { all, id: text, signal } => {
+        Command::Kill {
+            all,
+            id: text,
+            signal,
+        } => {
             let signal = container::parse_signal(&signal)?;
             container::kill(&root, &id(&text)?, signal, all)?;
         }
@@ -127,10 +143,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Exec(args) => return exec(&root, *args),
         Command::List { format, quiet } => list(&root, format, quiet)?,
-        Command::Ps { format, id: text, ps_args } => ps(&root, &id(&text)?, format, &ps_args)?,
+        Command::Ps {
+            format,
+            id: text,
+            ps_args,
+        } => ps(&root, &id(&text)?, format, &ps_args)?,
         Command::Pause { id: text } => container::pause(&root, &id(&text)?)?,
         Command::Resume { id: text } => container::resume(&root, &id(&text)?)?,
-        Command::Spec { bundle, rootless } => {
+        Command::Spec { bundle } => {
+            let rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
             let path = bundle.join("config.json");
             if path.exists() {
                 anyhow::bail!("File {} exists. Remove it first", path.display());
@@ -138,8 +159,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             let spec = default_spec::default_spec(rootless);
             std::fs::write(&path, serde_json::to_string_pretty(&spec)? + "\n")?;
         }
-        Command::Features => println!("{}", serde_json::to_string_pretty(&default_spec::features())?),
-        Command::Update { .. } => anyhow::bail!("update is not supported yet: recreate the container with new resources"),
+        Command::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&default_spec::features())?
+        ),
+        Command::Update { .. } => {
+            anyhow::bail!("update is not supported yet: recreate the container with new resources")
+        }
         Command::Checkpoint { .. } | Command::Restore { .. } => {
             anyhow::bail!("checkpoint/restore is not supported by muelle-runtime")
         }
@@ -200,8 +226,14 @@ fn process_from_args(
     if let Some(user) = &args.user {
         let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
         let mut u = process.user().clone();
-        u.set_uid(uid.parse().map_err(|_| anyhow::anyhow!("invalid --user {user:?}: want uid[:gid]"))?);
-        u.set_gid(gid.parse().map_err(|_| anyhow::anyhow!("invalid --user {user:?}: want uid[:gid]"))?);
+        u.set_uid(
+            uid.parse()
+                .map_err(|_| anyhow::anyhow!("invalid --user {user:?}: want uid[:gid]"))?,
+        );
+        u.set_gid(
+            gid.parse()
+                .map_err(|_| anyhow::anyhow!("invalid --user {user:?}: want uid[:gid]"))?,
+        );
         process.set_user(u);
     }
     if !args.additional_gids.is_empty() {
@@ -217,7 +249,10 @@ fn process_from_args(
         let added: Vec<oci_spec::runtime::Capability> = args
             .cap
             .iter()
-            .map(|c| c.parse().map_err(|_| anyhow::anyhow!("unknown capability {c:?}")))
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| anyhow::anyhow!("unknown capability {c:?}"))
+            })
             .collect::<anyhow::Result<_>>()?;
         for set in [
             caps.bounding().clone(),
@@ -256,7 +291,11 @@ fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> anyhow::Result<()>
             writeln!(out, "{}", serde_json::to_string(&states)?)?;
         }
         ListFormat::Table => {
-            writeln!(out, "{:<12} {:<10} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
+            writeln!(
+                out,
+                "{:<12} {:<10} {:<10} {:<40} {:<32} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            )?;
             for r in &rows {
                 let s = &r.state;
                 writeln!(
@@ -274,24 +313,42 @@ fn list(root: &StateRoot, format: ListFormat, quiet: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-fn ps(root: &StateRoot, id: &ContainerId, format: ListFormat, ps_args: &[String]) -> anyhow::Result<()> {
+fn ps(
+    root: &StateRoot,
+    id: &ContainerId,
+    format: ListFormat,
+    ps_args: &[String],
+) -> anyhow::Result<()> {
     let pids = container::processes(root, id)?;
     if format == ListFormat::Json {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(());
     }
     // Like runc: ps(1)'s own table, filtered to the container's pids.
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
-    let output = std::process::Command::new("ps").args(&args).output()
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let output = std::process::Command::new("ps")
+        .args(&args)
+        .output()
         .map_err(|e| anyhow::anyhow!("running ps: {e}"))?;
     let text = String::from_utf8_lossy(&output.stdout);
     let mut lines = text.lines();
-    let Some(header) = lines.next() else { return Ok(()) };
-    let pid_col = header.split_whitespace().position(|h| h == "PID")
+    let Some(header) = lines.next() else {
+        return Ok(());
+    };
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
         .ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
     println!("{header}");
     for line in lines {
-        let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
+        let pid = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             println!("{line}");
         }

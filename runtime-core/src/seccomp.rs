@@ -1,1 +1,0 @@
-//! Seccomp filters from the OCI spec's `linux.seccomp`.

@@ -1,0 +1,25 @@
+//! `cargo xtask bench <what>`: performance measurements of muelle against
+//! its rivals. One module per thing measured; today only `runtime`.
+
+mod runtime;
+mod stats;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// Lifecycle (create+start+wait+delete) of /bin/true: muelle-runtime vs runc and crun
+    Runtime(runtime::Args),
+}
+
+pub fn run(what: Bench) -> Result<()> {
+    match what {
+        Bench::Runtime(args) => runtime::run(&args),
+    }
+}
+
+/// The hidden `bench-child` command: one measuring job, JSON in and out.
+pub fn run_child() -> Result<()> {
+    runtime::job::run_child()
+}

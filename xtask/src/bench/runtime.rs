@@ -1,0 +1,323 @@
+//! `cargo xtask bench runtime`: the full container lifecycle of `/bin/true`
+//! in a busybox bundle (`RUNTIME --root DIR run --bundle BUNDLE ID`, which is
+//! create+start+wait+delete) for muelle-runtime, runc and crun, with and
+//! without a new network namespace.
+//!
+//! A runtime that is missing is skipped, one that fails is reported; neither
+//! stops the others. The result is a table (or JSON) of median and p90 wall
+//! time, the ratio to crun and the peak RSS, and the state of the target
+//! "muelle faster than crun".
+
+pub mod job;
+mod report;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use serde_json::Value;
+
+use self::job::{Job, Outcome};
+use super::stats::Summary;
+use crate::bundle::{Bundle, BundleBuilder};
+use crate::util;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Timed runs per runtime and variant
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Untimed warm-up runs before the timed ones
+    #[arg(long, default_value_t = 2)]
+    warmup: u32,
+    /// Runtimes to measure, comma-separated
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "muelle,runc,crun"
+    )]
+    runtimes: Vec<Runtime>,
+    /// Measure this muelle-runtime instead of building it with `cargo build --release -p runtime-core`
+    #[arg(long, value_name = "PATH")]
+    muelle: Option<PathBuf>,
+    /// Print the results as JSON on stdout instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Runtime {
+    Muelle,
+    Runc,
+    Crun,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Muelle => "muelle-runtime",
+            Self::Runc => "runc",
+            Self::Crun => "crun",
+        }
+    }
+}
+
+/// The bundle variants measured: with the host's network namespace, and
+/// with a new one.
+const VARIANTS: [Variant; 2] = [Variant::NoNetns, Variant::Netns];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    NoNetns,
+    Netns,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Self::NoNetns => "no-netns",
+            Self::Netns => "netns",
+        }
+    }
+
+    /// This variant's bundle running `args`.
+    fn bundle(self, args: &[&str]) -> Result<Bundle> {
+        let builder = BundleBuilder::new().args(args.iter().copied());
+        match self {
+            Self::NoNetns => builder.without_namespace("network"),
+            Self::Netns => builder,
+        }
+        .build()
+        .with_context(|| format!("cannot build the {} bundle", self.name()))
+    }
+}
+
+/// A variant's bundles: the timed one, and the probe run first.
+struct Bundles {
+    timed: Bundle,
+    probe: Bundle,
+}
+
+/// One line of the result.
+struct Row {
+    runtime: Runtime,
+    variant: Variant,
+    result: RowResult,
+}
+
+enum RowResult {
+    Measured(Measured),
+    Failed(String),
+    Skipped(String),
+}
+
+/// Why a runtime was not measured at all.
+enum Unavailable {
+    Skipped(String),
+    Failed(String),
+}
+
+impl Unavailable {
+    fn to_result(&self) -> RowResult {
+        match self {
+            Self::Skipped(reason) => RowResult::Skipped(reason.clone()),
+            Self::Failed(reason) => RowResult::Failed(reason.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
+            Self::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+struct Measured {
+    summary: Summary,
+    runs: usize,
+    failures: Vec<String>,
+    peak_rss_kib: u64,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    if !util::is_root() {
+        bail!("bench runtime needs root (runtimes make namespaces and cgroups): run it with sudo");
+    }
+    let mut bundles = Vec::new();
+    for variant in VARIANTS {
+        let timed = variant.bundle(&["/bin/true"])?;
+        let probe = variant.bundle(&job::PROBE_ARGS)?;
+        bundles.push(Bundles { timed, probe });
+    }
+    if let Some(bundles) = bundles.first() {
+        eprintln!("bundle config.json from {}", bundles.timed.spec_source());
+    }
+
+    let mut rows = Vec::new();
+    for runtime in all_selected(&args.runtimes) {
+        let path = match locate(runtime, args) {
+            Ok(path) => path,
+            Err(unavailable) => {
+                eprintln!("{}: {unavailable}", runtime.name());
+                for variant in VARIANTS {
+                    rows.push(Row {
+                        runtime,
+                        variant,
+                        result: unavailable.to_result(),
+                    });
+                }
+                continue;
+            }
+        };
+        let hide = runtime == Runtime::Crun && job::cgroup2_controllers_need_hiding();
+        if hide {
+            eprintln!(
+                "crun: runs in a private mount namespace where the hybrid cgroup2 mount shows no \
+                 controllers (crun 1.8 refuses them)"
+            );
+        }
+        for (variant, bundles) in VARIANTS.into_iter().zip(&bundles) {
+            let result = measure(args, runtime, &path, variant, bundles, hide);
+            rows.push(Row {
+                runtime,
+                variant,
+                result,
+            });
+        }
+    }
+
+    if args.json {
+        println!("{:#}", report::json(args, &rows));
+    } else {
+        print!("{}", report::table(&rows));
+        print!("{}", report::target(&rows));
+    }
+    Ok(())
+}
+
+/// The selected runtimes in the fixed order muelle, runc, crun, once each.
+fn all_selected(selected: &[Runtime]) -> impl Iterator<Item = Runtime> + '_ {
+    [Runtime::Muelle, Runtime::Runc, Runtime::Crun]
+        .into_iter()
+        .filter(|r| selected.contains(r))
+}
+
+/// The runtime's executable, or why there is none (skipped or failed).
+fn locate(runtime: Runtime, args: &Args) -> Result<PathBuf, Unavailable> {
+    match runtime {
+        Runtime::Muelle => match &args.muelle {
+            Some(path) if path.is_file() => Ok(path.clone()),
+            Some(path) => Err(Unavailable::Failed(format!(
+                "{} is not a file",
+                path.display()
+            ))),
+            None => build_muelle().map_err(|e| Unavailable::Failed(format!("{e:#}"))),
+        },
+        Runtime::Runc | Runtime::Crun => util::find_program(runtime.name()).ok_or_else(|| {
+            Unavailable::Skipped(format!(
+                "not installed (apt-get install {})",
+                runtime.name()
+            ))
+        }),
+    }
+}
+
+/// `cargo build --release -p runtime-core`, returning the muelle-runtime path
+/// cargo reports.
+fn build_muelle() -> Result<PathBuf> {
+    let mut cmd = util::cargo();
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "runtime-core",
+        "--message-format=json-render-diagnostics",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    eprintln!("building muelle-runtime: cargo build --release -p runtime-core");
+    let output = cmd.output().context("cannot run cargo build")?;
+    if !output.status.success() {
+        bail!(
+            "cargo build --release -p runtime-core failed ({})",
+            output.status
+        );
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|msg| {
+            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "muelle-runtime"
+        })
+        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .context("cargo build reported no muelle-runtime executable")
+}
+
+fn measure(
+    args: &Args,
+    runtime: Runtime,
+    path: &std::path::Path,
+    variant: Variant,
+    bundles: &Bundles,
+    hide_cgroup2_controllers: bool,
+) -> RowResult {
+    let name = runtime.name();
+    eprintln!(
+        "{name}, {}: {} warm-up + {} timed runs",
+        variant.name(),
+        args.warmup,
+        args.runs
+    );
+    let root = match tempfile::Builder::new()
+        .prefix("muelle-bench-root-")
+        .tempdir()
+    {
+        Ok(root) => root,
+        Err(e) => return RowResult::Failed(format!("cannot create a state dir: {e}")),
+    };
+    let job = Job {
+        runtime: path.to_owned(),
+        root: root.path().to_owned(),
+        bundle: bundles.timed.path().to_owned(),
+        probe_bundle: bundles.probe.path().to_owned(),
+        id_prefix: format!("xtask{}-{}-{}", std::process::id(), name, variant.name()),
+        warmup: args.warmup,
+        runs: args.runs,
+        hide_cgroup2_controllers,
+    };
+    let outcome = match job.run_in_child() {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("{name}: failed: {e:#}");
+            return RowResult::Failed(format!("{e:#}"));
+        }
+    };
+    match outcome {
+        Outcome::Failed { reason } => {
+            eprintln!("{name}: failed: {reason}");
+            RowResult::Failed(reason)
+        }
+        Outcome::Measured { samples, failures } => {
+            for failure in &failures {
+                eprintln!("{name}: a run failed: {failure}");
+            }
+            let times: Vec<f64> = samples.iter().map(|s| s.ms).collect();
+            let Some(summary) = Summary::of(&times) else {
+                let first = failures.first().cloned().unwrap_or_default();
+                return RowResult::Failed(format!("every timed run failed: {first}"));
+            };
+            RowResult::Measured(Measured {
+                summary,
+                runs: samples.len(),
+                peak_rss_kib: samples.iter().map(|s| s.maxrss_kib).max().unwrap_or(0),
+                failures,
+            })
+        }
+    }
+}
