@@ -166,6 +166,8 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         runtime_hooks: !runtime_hooks.is_empty(),
         state_json: super::hook_state(&record, Status::Creating),
         preserve_fds: opts.preserve_fds,
+        parent_is_runtime: namespaces.join.is_empty(),
+        runtime_end: parent_end.as_raw_fd(),
     };
 
     let pid = spawn_init(&namespaces, init_args, child_end, &parent_end, linux)?;
@@ -173,8 +175,9 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     drop(fifo);
     drop(console_socket);
 
+    parent_end.send_to_child(&Message::Go)?;
     cgroup.add_process(pid.as_raw())?;
-    parent_end.send(&Message::Go)?;
+    parent_end.send_to_child(&Message::Joined)?;
     record.pid = pid.as_raw();
     let mut pty_master = None;
     loop {
@@ -182,7 +185,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
             Some((Message::RunHooks, _)) => {
                 let state = super::hook_state(&record, Status::Creating);
                 hooks::run("createRuntime", &runtime_hooks, &state)?;
-                parent_end.send(&Message::HooksDone)?;
+                parent_end.send_to_child(&Message::HooksDone)?;
             }
             Some((Message::PtyMaster, fd)) => pty_master = fd,
             Some((Message::Ready, _)) => break,
@@ -299,7 +302,7 @@ fn spawn_init(
             return Err(e);
         }
         write_id_maps(intermediate, linux)?;
-        parent_end.send(&Message::Go)?;
+        parent_end.send_to_child(&Message::Go)?;
     }
     let pid = match parent_end.recv() {
         Ok(Some((Message::Pid(pid), _))) => Pid::from_raw(pid),

@@ -84,6 +84,7 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
         console_socket: console_socket.as_ref().map(|s| s.as_raw_fd()),
         pty_to_runtime: terminal && console_socket.is_none(),
         preserve_fds: opts.preserve_fds,
+        runtime_end: parent_end.as_raw_fd(),
     };
     let pid = match clone_into(CloneFlags::empty())? {
         Forked::Child => tenant.run(child_end),
@@ -92,8 +93,9 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
     drop(child_end);
     drop(console_socket);
     let result = (|| -> Result<Option<OwnedFd>> {
+        parent_end.send_to_child(&Message::Go)?;
         cgroup.add_process(pid.as_raw())?;
-        parent_end.send(&Message::Go)?;
+        parent_end.send_to_child(&Message::Joined)?;
         let mut pty = None;
         loop {
             match parent_end.recv()? {
@@ -167,6 +169,7 @@ struct Tenant<'a> {
     console_socket: Option<i32>,
     pty_to_runtime: bool,
     preserve_fds: u32,
+    runtime_end: i32,
 }
 
 impl Tenant<'_> {
@@ -193,6 +196,9 @@ impl Tenant<'_> {
     }
 
     fn prepare_and_exec(&self, channel: &Channel) -> Result<Infallible> {
+        // SAFETY: the runtime's copy of the channel, unused here; closed so
+        // that the runtime's exit reads as end of file.
+        unsafe { libc::close(self.runtime_end) };
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .context(|| "setting the parent-death signal".into())?;
         // The container's processes must not reach the runtime binary
@@ -237,6 +243,8 @@ impl Tenant<'_> {
         if let (Some(filter), true) = (self.seccomp, no_new_privs) {
             filter.load()?;
         }
+        // Exec'ing before the cgroup holds us would escape its limits.
+        channel.expect(Message::Joined)?;
         nix::sys::prctl::set_pdeathsig(None)
             .context(|| "clearing the parent-death signal".into())?;
         channel.send(&Message::Ready)?;

@@ -16,8 +16,12 @@ use crate::error::{Context, Error, Result};
 /// shown to the user as it is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message {
-    /// Parent → child: id maps written, cgroup joined; go on.
+    /// Parent → child: id maps written; go on.
     Go,
+    /// Parent → child: the child is in its cgroup. Sent after Go: the
+    /// first write to cgroup.procs waits out an RCU grace period (~15 ms on
+    /// cgroup v1), so the child builds its rootfs meanwhile.
+    Joined,
     /// Child → parent: namespaces and mounts are ready; run the runtime's
     /// prestart and createRuntime hooks now.
     RunHooks,
@@ -68,6 +72,7 @@ impl Channel {
         let mut buf = Vec::with_capacity(16);
         match msg {
             Message::Go => buf.push(b'G'),
+            Message::Joined => buf.push(b'J'),
             Message::RunHooks => buf.push(b'H'),
             Message::HooksDone => buf.push(b'h'),
             Message::Ready => buf.push(b'R'),
@@ -96,6 +101,18 @@ impl Channel {
         )
         .context(|| "sending on the runtime's sync socket".into())?;
         Ok(())
+    }
+
+    /// Sends to a child that may have failed meanwhile: if the send fails,
+    /// the child's own report (waiting in the socket) is the error to show.
+    pub fn send_to_child(&self, msg: &Message) -> Result<()> {
+        let Err(send_error) = self.send(msg) else {
+            return Ok(());
+        };
+        match self.recv() {
+            Ok(Some((Message::Failed(text), _))) => Err(Error::Init(text)),
+            _ => Err(send_error),
+        }
     }
 
     /// Waits for the next message. `Ok(None)` means the peer closed its end
@@ -135,6 +152,7 @@ impl Channel {
         }
         let msg = match buf[0] {
             b'G' => Message::Go,
+            b'J' => Message::Joined,
             b'H' => Message::RunHooks,
             b'h' => Message::HooksDone,
             b'R' => Message::Ready,
@@ -153,7 +171,18 @@ impl Channel {
     /// Waits for one exact message; a failure report or an early close
     /// becomes an error.
     pub fn expect(&self, wanted: Message) -> Result<()> {
+        let mut joined = false;
+        self.expect_noting_joined(wanted, &mut joined)
+    }
+
+    /// Like `expect`, but a `Joined` that arrives first is noted in
+    /// `joined` instead of being an error: it may come at any time after Go.
+    pub fn expect_noting_joined(&self, wanted: Message, joined: &mut bool) -> Result<()> {
         match self.recv()? {
+            Some((Message::Joined, _)) if wanted != Message::Joined => {
+                *joined = true;
+                self.expect_noting_joined(wanted, joined)
+            }
             Some((msg, _)) if msg == wanted => Ok(()),
             Some((Message::Failed(text), _)) => Err(Error::Init(text)),
             Some((other, _)) => Err(Error::Init(format!(

@@ -38,6 +38,12 @@ pub struct InitArgs<'a> {
     /// The container's state JSON, for the hooks init runs itself.
     pub state_json: String,
     pub preserve_fds: u32,
+    /// Whether init is the runtime's own child (one clone) rather than the
+    /// intermediate process's.
+    pub parent_is_runtime: bool,
+    /// The runtime's end of the channel, inherited through the fork: init
+    /// closes it so that the runtime's exit reads as end of file.
+    pub runtime_end: RawFd,
 }
 
 /// Runs init; never returns.
@@ -66,20 +72,24 @@ pub fn run(args: InitArgs<'_>, channel: &Channel) -> ! {
 }
 
 fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible> {
-    // If the runtime dies during setup, so does init.
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-        .context(|| "setting the parent-death signal".into())?;
+    // SAFETY: the fd is the runtime's copy, unused in this process.
+    unsafe { libc::close(args.runtime_end) };
+    // If the runtime dies during setup, so does init. (Forked by an
+    // intermediate process that exits at once, init instead sees the
+    // runtime go as the end of the channel.)
+    if args.parent_is_runtime {
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .context(|| "setting the parent-death signal".into())?;
+    }
     // Not dumpable: no process in the container may open our
     // /proc/PID/exe (the runtime binary) before we exec (CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).context(|| "making init non-dumpable".into())?;
 
     channel.expect(Message::Go)?;
+    let mut joined = false;
     let ns = args.namespaces;
     if ns.in_user_namespace() {
         become_namespace_root()?;
-    }
-    if ns.new_cgroup {
-        unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "creating the cgroup namespace".into())?;
     }
     set_hostname(args.spec, ns)?;
 
@@ -102,7 +112,14 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
     rootfs::resolve::Root::open(args.rootfs)?.create_in(cwd, rootfs::resolve::Kind::Dir)?;
     if args.runtime_hooks {
         channel.send(&Message::RunHooks)?;
-        channel.expect(Message::HooksDone)?;
+        channel.expect_noting_joined(Message::HooksDone, &mut joined)?;
+    }
+    if !joined {
+        channel.expect(Message::Joined)?;
+    }
+    // After joining: the container's cgroup becomes the namespace's root.
+    if ns.new_cgroup {
+        unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "creating the cgroup namespace".into())?;
     }
     if let Some(hooks) = args
         .spec

@@ -3,6 +3,10 @@
 //! create+start+wait+delete) for muelle-runtime, runc and crun, with and
 //! without a new network namespace.
 //!
+//! The runs go in rounds of [`ROUND_RUNS`], each runtime and variant in turn,
+//! so that a change of load on the machine during the bench weighs on every
+//! runtime alike rather than on whichever ran at that moment.
+//!
 //! A runtime that is missing is skipped, one that fails is reported; neither
 //! stops the others. The result is a table (or JSON) of median and p90 wall
 //! time, the ratio to crun and the peak RSS, and the state of the target
@@ -11,14 +15,15 @@
 pub mod job;
 mod report;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use serde_json::Value;
+use tempfile::TempDir;
 
-use self::job::{Job, Outcome};
+use self::job::{Job, Outcome, Sample};
 use super::stats::Summary;
 use crate::bundle::{Bundle, BundleBuilder};
 use crate::util;
@@ -28,7 +33,7 @@ pub struct Args {
     /// Timed runs per runtime and variant
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Untimed warm-up runs before the timed ones
+    /// Untimed warm-up runs before each round of timed runs
     #[arg(long, default_value_t = 2)]
     warmup: u32,
     /// Runtimes to measure, comma-separated
@@ -63,6 +68,9 @@ impl Runtime {
         }
     }
 }
+
+/// Timed runs per runtime and variant in one round.
+const ROUND_RUNS: u32 = 5;
 
 /// The bundle variants measured: with the host's network namespace, and
 /// with a new one.
@@ -159,6 +167,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     let mut rows = Vec::new();
+    let mut series = Vec::new();
     for runtime in all_selected(&args.runtimes) {
         let path = match locate(runtime, args) {
             Ok(path) => path,
@@ -182,14 +191,23 @@ pub fn run(args: &Args) -> Result<()> {
             );
         }
         for (variant, bundles) in VARIANTS.into_iter().zip(&bundles) {
-            let result = measure(args, runtime, &path, variant, bundles, hide);
-            rows.push(Row {
-                runtime,
-                variant,
-                result,
-            });
+            series.push(Series::new(runtime, variant, &path, bundles, hide)?);
         }
     }
+
+    let rounds = args.runs.div_ceil(ROUND_RUNS);
+    for round in 0..rounds {
+        let runs = ROUND_RUNS.min(args.runs - round * ROUND_RUNS);
+        eprintln!(
+            "round {}/{rounds}: {} warm-up + {runs} timed runs of each",
+            round + 1,
+            args.warmup
+        );
+        for series in series.iter_mut().filter(|s| s.stopped.is_none()) {
+            series.run_round(round, args.warmup, runs);
+        }
+    }
+    rows.extend(series.into_iter().map(Series::into_row));
 
     if args.json {
         println!("{:#}", report::json(args, &rows));
@@ -259,65 +277,101 @@ fn build_muelle() -> Result<PathBuf> {
         .context("cargo build reported no muelle-runtime executable")
 }
 
-fn measure(
-    args: &Args,
+/// One runtime in one variant, measured round after round.
+struct Series {
     runtime: Runtime,
-    path: &std::path::Path,
     variant: Variant,
-    bundles: &Bundles,
-    hide_cgroup2_controllers: bool,
-) -> RowResult {
-    let name = runtime.name();
-    eprintln!(
-        "{name}, {}: {} warm-up + {} timed runs",
-        variant.name(),
-        args.warmup,
-        args.runs
-    );
-    let root = match tempfile::Builder::new()
-        .prefix("muelle-bench-root-")
-        .tempdir()
-    {
-        Ok(root) => root,
-        Err(e) => return RowResult::Failed(format!("cannot create a state dir: {e}")),
-    };
-    let job = Job {
-        runtime: path.to_owned(),
-        root: root.path().to_owned(),
-        bundle: bundles.timed.path().to_owned(),
-        probe_bundle: bundles.probe.path().to_owned(),
-        id_prefix: format!("xtask{}-{}-{}", std::process::id(), name, variant.name()),
-        warmup: args.warmup,
-        runs: args.runs,
-        hide_cgroup2_controllers,
-    };
-    let outcome = match job.run_in_child() {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            eprintln!("{name}: failed: {e:#}");
-            return RowResult::Failed(format!("{e:#}"));
-        }
-    };
-    match outcome {
-        Outcome::Failed { reason } => {
-            eprintln!("{name}: failed: {reason}");
-            RowResult::Failed(reason)
-        }
-        Outcome::Measured { samples, failures } => {
-            for failure in &failures {
-                eprintln!("{name}: a run failed: {failure}");
+    job: Job,
+    /// The runtime's state directory, removed on drop.
+    _root: TempDir,
+    samples: Vec<Sample>,
+    failures: Vec<String>,
+    /// Why no more rounds are run, once a round failed as a whole.
+    stopped: Option<String>,
+}
+
+impl Series {
+    fn new(
+        runtime: Runtime,
+        variant: Variant,
+        path: &Path,
+        bundles: &Bundles,
+        hide_cgroup2_controllers: bool,
+    ) -> Result<Self> {
+        let root = tempfile::Builder::new()
+            .prefix("muelle-bench-root-")
+            .tempdir()
+            .context("cannot create a state dir for the runtime")?;
+        let job = Job {
+            runtime: path.to_owned(),
+            root: root.path().to_owned(),
+            bundle: bundles.timed.path().to_owned(),
+            probe_bundle: Some(bundles.probe.path().to_owned()),
+            id_prefix: String::new(),
+            warmup: 0,
+            runs: 0,
+            hide_cgroup2_controllers,
+        };
+        Ok(Self {
+            runtime,
+            variant,
+            job,
+            _root: root,
+            samples: Vec::new(),
+            failures: Vec::new(),
+            stopped: None,
+        })
+    }
+
+    /// Runs one round in a bench-child; the probe goes with the first.
+    fn run_round(&mut self, round: u32, warmup: u32, runs: u32) {
+        let name = self.runtime.name();
+        self.job.id_prefix = format!(
+            "xtask{}-{name}-{}-r{round}",
+            std::process::id(),
+            self.variant.name()
+        );
+        self.job.warmup = warmup;
+        self.job.runs = runs;
+        let outcome = self.job.run_in_child();
+        self.job.probe_bundle = None;
+        match outcome {
+            Ok(Outcome::Measured { samples, failures }) => {
+                for failure in &failures {
+                    eprintln!("{name}, {}: a run failed: {failure}", self.variant.name());
+                }
+                self.samples.extend(samples);
+                self.failures.extend(failures);
             }
-            let times: Vec<f64> = samples.iter().map(|s| s.ms).collect();
-            let Some(summary) = Summary::of(&times) else {
-                let first = failures.first().cloned().unwrap_or_default();
-                return RowResult::Failed(format!("every timed run failed: {first}"));
-            };
-            RowResult::Measured(Measured {
+            Ok(Outcome::Failed { reason }) => self.stop(reason),
+            Err(err) => self.stop(format!("{err:#}")),
+        }
+    }
+
+    fn stop(&mut self, reason: String) {
+        eprintln!("{}: failed: {reason}", self.runtime.name());
+        self.stopped = Some(reason);
+    }
+
+    fn into_row(self) -> Row {
+        let times: Vec<f64> = self.samples.iter().map(|s| s.ms).collect();
+        let result = match (Summary::of(&times), self.stopped) {
+            (Some(summary), stopped) => RowResult::Measured(Measured {
                 summary,
-                runs: samples.len(),
-                peak_rss_kib: samples.iter().map(|s| s.maxrss_kib).max().unwrap_or(0),
-                failures,
-            })
+                runs: self.samples.len(),
+                peak_rss_kib: self.samples.iter().map(|s| s.maxrss_kib).max().unwrap_or(0),
+                failures: self.failures.into_iter().chain(stopped).collect(),
+            }),
+            (None, Some(reason)) => RowResult::Failed(reason),
+            (None, None) => RowResult::Failed(format!(
+                "every timed run failed: {}",
+                self.failures.first().map_or("", String::as_str)
+            )),
+        };
+        Row {
+            runtime: self.runtime,
+            variant: self.variant,
+            result,
         }
     }
 }

@@ -23,7 +23,8 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
-            let message = format!("{err:#}");
+            // Our errors carry their causes in their own text already.
+            let message = format!("{err}");
             if let Some(path) = log {
                 write_log_line(&path, format, &message);
             }

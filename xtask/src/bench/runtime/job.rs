@@ -36,9 +36,9 @@ pub struct Job {
     /// The runtime's state directory (`--root`).
     pub root: PathBuf,
     pub bundle: PathBuf,
-    /// The same bundle running [`PROBE_ARGS`], run once first to check that
-    /// the runtime really runs the container.
-    pub probe_bundle: PathBuf,
+    /// The same bundle running [`PROBE_ARGS`]; when given, it runs first,
+    /// to check that the runtime really runs the container.
+    pub probe_bundle: Option<PathBuf>,
     /// Container ids are `{id_prefix}-{n}`, unique per run.
     pub id_prefix: String,
     pub warmup: u32,
@@ -55,7 +55,7 @@ const PROBE_EXPECTED: &str = "probe-pid=1";
 /// What came of a job.
 #[derive(Serialize, Deserialize)]
 pub enum Outcome {
-    /// The first run succeeded. Timed runs that failed are listed in
+    /// The probe and the first run succeeded. Timed runs that failed are listed in
     /// `failures` and have no sample.
     Measured {
         samples: Vec<Sample>,
@@ -135,7 +135,9 @@ pub fn run_child() -> Result<()> {
 fn measure(job: &Job) -> Result<Outcome> {
     // Runtime output goes here rather than to pipes, which would need draining.
     let mut log = tempfile::tempfile().context("cannot create a log file")?;
-    if let Err(reason) = probe(job, &mut log) {
+    if let Some(probe_bundle) = &job.probe_bundle
+        && let Err(reason) = probe(job, probe_bundle, &mut log)
+    {
         return Ok(Outcome::Failed { reason });
     }
     let mut samples = Vec::new();
@@ -155,9 +157,9 @@ fn measure(job: &Job) -> Result<Outcome> {
 
 /// Runs the probe bundle and checks its output, so that a runtime that
 /// exits 0 without running the container is not timed as a fast one.
-fn probe(job: &Job, log: &mut File) -> Result<(), String> {
+fn probe(job: &Job, bundle: &Path, log: &mut File) -> Result<(), String> {
     let id = format!("{}-probe", job.id_prefix);
-    run_once(job, &job.probe_bundle, &id, log)?;
+    run_once(job, bundle, &id, log)?;
     let printed = read_log(log).unwrap_or_default();
     if printed.lines().any(|l| l.trim() == PROBE_EXPECTED) {
         return Ok(());
