@@ -24,6 +24,9 @@ const PACKAGES: &[&str] = &[
     // Rivals for benches and interop tests (tests skip without them).
     "runc",
     "crun",
+    // Engines that drive muelle-runtime in the interop tests.
+    "podman",
+    "containerd",
 ];
 
 /// The cargo steps, in order: name and arguments.

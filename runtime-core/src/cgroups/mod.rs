@@ -163,6 +163,10 @@ pub struct Cgroup {
     mode: Mode,
     v1: Vec<V1Dir>,
     unified: Option<UnifiedDir>,
+    /// The container sits in muelle's default parent (`/muelle/<id>`),
+    /// which the last container to go removes: nothing of muelle stays in
+    /// the cgroup tree once no container exists.
+    in_default_parent: bool,
 }
 
 /// Where a resource's values go.
@@ -262,7 +266,12 @@ impl Cgroup {
             }
             None => None,
         };
-        Ok(Cgroup { mode, v1, unified })
+        Ok(Cgroup {
+            mode,
+            v1,
+            unified,
+            in_default_parent: cgroups_path.is_none_or(str::is_empty),
+        })
     }
 
     pub fn mode(&self) -> Mode {
@@ -302,14 +311,26 @@ impl Cgroup {
     /// parents' cgroup.subtree_control; on v1 give new cpuset cgroups their
     /// parent's CPUs and memory nodes.
     pub fn create(&self) -> Result<(), CgroupError> {
-        let mut made_leaves = Vec::new();
-        let result = self.create_in_all(&mut made_leaves);
-        if result.is_err() {
-            for leaf in made_leaves.iter().rev() {
-                let _ = std::fs::remove_dir(leaf);
+        let mut attempts = 0;
+        loop {
+            let mut made_leaves = Vec::new();
+            let result = self.create_in_all(&mut made_leaves);
+            if result.is_err() {
+                for leaf in made_leaves.iter().rev() {
+                    let _ = std::fs::remove_dir(leaf);
+                }
+            }
+            attempts += 1;
+            // The last container of another command may remove the default
+            // parent between our mkdir of it and of the leaf: start over.
+            match result {
+                Err(CgroupError::Create { ref source, .. })
+                    if self.in_default_parent
+                        && source.kind() == std::io::ErrorKind::NotFound
+                        && attempts < 5 => {}
+                other => return other,
             }
         }
-        result
     }
 
     fn create_in_all<'a>(&'a self, made_leaves: &mut Vec<&'a Path>) -> Result<(), CgroupError> {
@@ -599,6 +620,12 @@ impl Cgroup {
         for dir in self.paths() {
             if let Err(e) = remove_cgroup(dir) {
                 first_error.get_or_insert(e);
+            }
+        }
+        if self.in_default_parent && first_error.is_none() {
+            for parent in self.paths().filter_map(Path::parent) {
+                // Fails (ENOTEMPTY, EBUSY) while other containers live there.
+                let _ = std::fs::remove_dir(parent);
             }
         }
         first_error.map_or(Ok(()), Err)
