@@ -137,6 +137,17 @@ pub fn proxy(master: OwnedFd) -> Result<()> {
     }
 }
 
+/// Gives the pty the size of the runtime's own terminal, if it has one.
+pub fn copy_window_size(pty: BorrowedFd<'_>) {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize.
+    unsafe {
+        if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(pty.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
 fn write_all(fd: RawFd, mut bytes: &[u8]) {
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
     while !bytes.is_empty() {

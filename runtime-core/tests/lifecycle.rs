@@ -408,3 +408,35 @@ fn wait_for(mut condition: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn run_in_the_foreground_gives_the_container_a_terminal() {
+    require_root!();
+    let rt = Runtime::new();
+    let mut bundle = Bundle::new(&["sh", "-c", "tty; stty size; exit 4"]);
+    bundle.edit(|s| s["process"]["terminal"] = json!(true));
+    let id = rt.id("tty");
+    // script(1) gives the runtime a terminal of its own, as a user's shell.
+    let line = format!(
+        "stty rows 33 cols 77; {} --root {} run --bundle {} {id}",
+        support::RUNTIME,
+        rt.root.path().display(),
+        bundle.path().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("/dev/pts/0"),
+        "no pty in the container: {text}"
+    );
+    assert!(
+        text.contains("33 77"),
+        "the pty has the caller's size: {text}"
+    );
+    assert_gone(&rt, &id);
+}

@@ -111,6 +111,19 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         child: None,
         armed: true,
     };
+    // Recorded before anything else exists (pid 0 reads as stopped), so
+    // that if this command is killed half-way, `delete` still finds the
+    // cgroup to remove.
+    let mut record = Record {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: now_rfc3339(),
+        spec: spec.clone(),
+    };
+    root.save(&record)?;
     let fifo_path = root.exec_fifo(&opts.id);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
         .context(|| format!("creating {}", fifo_path.display()))?;
@@ -131,15 +144,6 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         cgroup.apply(&with_device_defaults(resources, linux))?;
     }
 
-    let mut record = Record {
-        id: opts.id.clone(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: now_rfc3339(),
-        spec: spec.clone(),
-    };
     let hooks = spec.hooks().as_ref();
     let runtime_hooks: Vec<_> = hooks
         .map(|h| {

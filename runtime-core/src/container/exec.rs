@@ -128,12 +128,7 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
         .thread_block()
         .context(|| "blocking signals".into())?;
     match pty {
-        Some(master) => {
-            let proxy = std::thread::spawn(move || console::proxy(master));
-            let code = super::wait_and_forward(pid, &signals)?;
-            let _ = proxy.join();
-            Ok(code)
-        }
+        Some(master) => super::run::wait_with_terminal(pid, master, &signals),
         None => super::wait_and_forward(pid, &signals),
     }
 }

@@ -2,7 +2,7 @@
 //! signals the runtime gets, then delete; the runtime exits with the
 //! container's status (128+N for signal N).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sys::signal::{SigSet, Signal, kill};
@@ -87,13 +87,23 @@ pub fn forwarded_signals() -> SigSet {
 /// Waits for `pid` (a child of ours, or an orphan we reap as subreaper),
 /// passing on every other blocked signal; returns the shell-style status.
 pub fn wait_and_forward(pid: Pid, signals: &SigSet) -> Result<i32> {
+    wait_forwarding(pid, signals, None)
+}
+
+/// With `pty`, a window-size change resizes the pty (the kernel then tells
+/// the container's foreground process) instead of being forwarded.
+fn wait_forwarding(pid: Pid, signals: &SigSet, pty: Option<BorrowedFd<'_>>) -> Result<i32> {
     loop {
         if let Some(code) = reap(pid)? {
             return Ok(code);
         }
         let signal = signals.wait().context(|| "waiting for signals".into())?;
-        if signal != Signal::SIGCHLD {
-            let _ = kill(pid, signal);
+        match (signal, pty) {
+            (Signal::SIGCHLD, _) => {}
+            (Signal::SIGWINCH, Some(pty)) => crate::console::copy_window_size(pty),
+            _ => {
+                let _ = kill(pid, signal);
+            }
         }
     }
 }
@@ -114,9 +124,13 @@ fn reap(pid: Pid) -> Result<Option<i32>> {
 
 /// With a terminal the runtime copies the pty while a helper thread reaps;
 /// the copy ends when the container closes its side.
-fn wait_with_terminal(pid: Pid, master: OwnedFd, signals: &SigSet) -> Result<i32> {
+pub(crate) fn wait_with_terminal(pid: Pid, master: OwnedFd, signals: &SigSet) -> Result<i32> {
+    let resize = master
+        .try_clone()
+        .context(|| "duplicating the pty".into())?;
+    crate::console::copy_window_size(resize.as_fd());
     let proxy = std::thread::spawn(move || crate::console::proxy(master));
-    let code = wait_and_forward(pid, signals)?;
+    let code = wait_forwarding(pid, signals, Some(resize.as_fd()))?;
     let _ = proxy.join();
     Ok(code)
 }

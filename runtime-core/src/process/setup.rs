@@ -213,7 +213,8 @@ mod tests {
         let plain = dir.path().join("plain");
         std::fs::write(&plain, "data").expect("write");
         std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let err = find_executable(plain.to_str().expect("utf8"), "/bin", Path::new("/")).unwrap_err();
+        let err =
+            find_executable(plain.to_str().expect("utf8"), "/bin", Path::new("/")).unwrap_err();
         assert!(err.to_string().contains("permission denied"), "{err}");
         assert!(find_executable("/bin/sh", "", Path::new("/")).is_ok());
     }
