@@ -76,7 +76,8 @@ pub enum Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // pad, not write_str: tables give a width.
+        f.pad(match self {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
