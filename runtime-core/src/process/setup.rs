@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{PosixRlimitType, Process};
+use oci_spec::runtime::{LinuxCapabilities, PosixRlimitType, Process};
 
 use crate::error::{Context, Error, Result};
 
@@ -24,8 +24,10 @@ pub fn apply_rlimits(process: &Process) -> Result<()> {
         if unsafe { libc::setrlimit(resource, &value) } != 0 {
             let errno = nix::Error::last();
             return Err(Error::Sys {
+                // Display, not Debug: "RLIMIT_NOFILE" as config.json
+                // spells it, not the Rust variant name.
                 context: format!(
-                    "setting rlimit {:?} to soft {} hard {} (the hard limit cannot be raised without CAP_SYS_RESOURCE)",
+                    "setting rlimit {} to soft {} hard {} (the hard limit cannot be raised without CAP_SYS_RESOURCE)",
                     limit.typ(),
                     limit.soft(),
                     limit.hard()
@@ -69,11 +71,16 @@ pub fn write_oom_score_adj(process: &Process) -> Result<()> {
 /// Drops to the process's user: supplementary groups, gid, uid, then the
 /// capability sets, then no_new_privs. Capabilities survive the uid change
 /// through PR_SET_KEEPCAPS and are set to exactly the spec's afterwards.
+///
+/// A process without `capabilities` gets none, the bounding set included,
+/// as under runc. (oci-spec's `LinuxCapabilities::default()` is not "none"
+/// but three capabilities, and leaving the bounding set alone let a root
+/// process regain every capability of the runtime at exec.)
 pub fn switch_user(process: &Process) -> Result<()> {
     let user = process.user();
-    if let Some(caps) = process.capabilities() {
-        crate::capabilities::drop_bounding(caps)?;
-    }
+    let none = no_capabilities();
+    let caps = process.capabilities().as_ref().unwrap_or(&none);
+    crate::capabilities::drop_bounding(caps)?;
     crate::capabilities::keep_across_setuid()?;
     let groups: Vec<libc::gid_t> = user.additional_gids().clone().unwrap_or_default();
     // SAFETY: setgroups with a valid slice.
@@ -93,14 +100,22 @@ pub fn switch_user(process: &Process) -> Result<()> {
     if unsafe { libc::setresuid(uid, uid, uid) } != 0 {
         return Err(nix::Error::last()).context(|| format!("setting uid {uid}"));
     }
-    match process.capabilities() {
-        Some(caps) => crate::capabilities::apply(caps)?,
-        None => crate::capabilities::apply(&oci_spec::runtime::LinuxCapabilities::default())?,
-    }
+    crate::capabilities::apply(caps)?;
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().context(|| "setting no_new_privs".into())?;
     }
     Ok(())
+}
+
+/// Every set empty.
+fn no_capabilities() -> LinuxCapabilities {
+    let mut none = LinuxCapabilities::default();
+    none.set_bounding(None)
+        .set_effective(None)
+        .set_permitted(None)
+        .set_inheritable(None)
+        .set_ambient(None);
+    none
 }
 
 /// The executable `args[0]` names, found as execvp would inside the

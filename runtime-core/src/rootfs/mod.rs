@@ -104,6 +104,9 @@ fn mount_one(root: &Root, m: &Mount, cx: &Setup<'_>) -> Result<()> {
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(root, dest, &opts, cx.cgroup);
     }
+    if typ == "proc" || typ == "sysfs" {
+        refuse_non_folder(root, dest, typ)?;
+    }
     let source = m.source().as_deref();
     let kind = match source {
         Some(src) if opts.bind => {
@@ -171,6 +174,26 @@ fn mount_one(root: &Root, m: &Mount, cx: &Setup<'_>) -> Result<()> {
             )
             .context(|| format!("setting propagation of {}", dest.display()))?;
         }
+    }
+    Ok(())
+}
+
+/// procfs and sysfs go on a plain folder only, as under runc: an image
+/// whose /proc is a symlink (to "/", to /bin) would otherwise have procfs
+/// cover what the link names (inside the rootfs, but the image's root or
+/// its binaries), and fail later with a misleading error, or not at all.
+fn refuse_non_folder(root: &Root, dest: &Path, typ: &str) -> Result<()> {
+    let fd = match root.open_in_nofollow(dest) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        other => other.context(|| format!("looking at {} in the image", dest.display()))?,
+    };
+    let st = nix::sys::stat::fstat(&fd)
+        .context(|| format!("looking at {} in the image", dest.display()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(Error::InvalidSpec(format!(
+            "{typ} must be mounted on a plain folder, and {} in the image is not one (a symlink?)",
+            dest.display()
+        )));
     }
     Ok(())
 }
@@ -382,11 +405,17 @@ fn mask_path(path: &Path) -> Result<()> {
 }
 
 /// Writes `linux.sysctl` into the container's /proc/sys.
+///
+/// Only sysctls of a namespace the container has of its own are accepted
+/// (runc's rule): /proc/sys/vm, most of kernel.*, and net.* in the host's
+/// network namespace are the host's, and init still runs with every
+/// capability here, so writing them would change the host.
 pub fn write_sysctls(spec: &Spec) -> Result<()> {
     let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
-    for (key, value) in sysctls {
+    // Every name is checked before the first is written.
+    for key in sysctls.keys() {
         let valid = !key.is_empty()
             && key
                 .chars()
@@ -397,8 +426,96 @@ pub fn write_sysctls(spec: &Spec) -> Result<()> {
         if !valid {
             return Err(Error::InvalidSpec(format!("invalid sysctl name {key:?}")));
         }
+        check_sysctl_namespace(spec, key)?;
+    }
+    for (key, value) in sysctls {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         fs::write(&path, value).context(|| format!("setting sysctl {key}={value}"))?;
     }
     Ok(())
+}
+
+/// Refuses a sysctl that no namespace of the container's own covers.
+/// (A namespace joined by path counts as the container's own; runc also
+/// refuses net.* when that path is the host's network namespace.)
+fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType as Ns;
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let has = |wanted: Ns| {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|list| list.iter().any(|ns| ns.typ() == wanted))
+    };
+    // "net/ipv4/ip_forward" is the same sysctl as "net.ipv4.ip_forward".
+    let dotted = key.replace('/', ".");
+    let needs = if IPC.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
+        Some((Ns::Ipc, "ipc"))
+    } else if dotted.starts_with("net.") {
+        Some((Ns::Network, "network"))
+    } else if dotted == "kernel.domainname" || dotted == "kernel.hostname" {
+        Some((Ns::Uts, "uts"))
+    } else {
+        None
+    };
+    match needs {
+        Some((ns, _)) if has(ns) => Ok(()),
+        Some((_, name)) => Err(Error::InvalidSpec(format!(
+            "sysctl {key} needs a {name} namespace of the container's own: without one it would change the host's"
+        ))),
+        None => Err(Error::InvalidSpec(format!(
+            "sysctl {key} is not in a separate kernel namespace: setting it would change the host"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(namespaces: &[&str]) -> Spec {
+        let ns: Vec<_> = namespaces
+            .iter()
+            .map(|t| serde_json::json!({ "type": t }))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "linux": { "namespaces": ns }
+        }))
+        .expect("spec")
+    }
+
+    #[test]
+    fn only_sysctls_of_the_containers_own_namespaces_pass() {
+        let spec = spec_with(&["network", "ipc", "mount"]);
+        for ok in [
+            "net.ipv4.ip_forward",
+            "net/ipv4/ip_forward",
+            "kernel.shmmax",
+            "fs.mqueue.msg_max",
+        ] {
+            assert!(check_sysctl_namespace(&spec, ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "vm.swappiness",
+            "kernel.domainname",
+            "kernel.pid_max",
+            "fs.file-max",
+        ] {
+            let err = check_sysctl_namespace(&spec, refused).unwrap_err();
+            assert!(err.to_string().contains(refused), "{err}");
+        }
+        let host_net = spec_with(&["ipc", "uts", "mount"]);
+        assert!(check_sysctl_namespace(&host_net, "net.ipv4.ip_forward").is_err());
+        assert!(check_sysctl_namespace(&host_net, "kernel.domainname").is_ok());
+    }
 }

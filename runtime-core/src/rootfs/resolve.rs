@@ -106,6 +106,19 @@ impl Root {
         openat2(self.fd.as_raw_fd(), &rel, libc::O_PATH, IN_ROOT)
     }
 
+    /// Opens `container_path` (O_PATH) without following a symlink in its
+    /// last component: the file lstat(2) would describe.
+    pub fn open_in_nofollow(&self, container_path: &Path) -> std::io::Result<OwnedFd> {
+        let rel = relative(container_path)
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+        openat2(
+            self.fd.as_raw_fd(),
+            &rel,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            IN_ROOT,
+        )
+    }
+
     /// Opens `container_path`, creating it (and its missing parents as
     /// folders, mode 0755) when absent.
     pub fn create_in(&self, container_path: &Path, kind: Kind) -> Result<OwnedFd> {
