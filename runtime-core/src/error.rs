@@ -46,6 +46,10 @@ pub enum Error {
         path: PathBuf,
         reason: String,
     },
+    /// Not a failure: the verb must run from a sealed copy of the runtime
+    /// (see process::sealed_exe); the binary re-executes and tries again.
+    #[error("the runtime must run from its sealed copy")]
+    SealedExeRequired,
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]

@@ -777,7 +777,6 @@ fn the_waiting_init_cannot_be_reached_through_proc_exe() {
 /// binary is overwritten. runc closes this with a copy of itself (memfd,
 /// or a read-only bind) as the exe. Runs against a copy of the binary.
 #[test]
-#[ignore = "known gap, reported: with CAP_SYS_PTRACE the runtime binary can be overwritten (CVE-2019-5736)"]
 fn even_with_cap_sys_ptrace_the_runtime_binary_cannot_be_overwritten() {
     require_root!();
     let rt = Runtime::new();

@@ -84,6 +84,9 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         .process()
         .clone()
         .ok_or_else(|| Error::InvalidSpec("config.json has no process".into()))?;
+    if crate::process::sealed_exe::needed_for(process.capabilities().as_ref()) {
+        crate::process::sealed_exe::required()?;
+    }
     let rootfs = rootfs_path(&bundle, &spec)?;
     let terminal = process.terminal().unwrap_or(false);
     console::check_console_request(terminal, opts.console_socket.is_some(), !opts.foreground)?;

@@ -51,6 +51,18 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
             wanted: "running",
         });
     }
+    let mut opts = opts;
+    inherit_from_container(&mut opts.process, &record.spec);
+    let container_caps = record
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref());
+    if crate::process::sealed_exe::needed_for(container_caps)
+        || crate::process::sealed_exe::needed_for(opts.process.capabilities().as_ref())
+    {
+        crate::process::sealed_exe::required()?;
+    }
     let terminal = opts.process.terminal().unwrap_or(false);
     console::check_console_request(terminal, opts.console_socket.is_some(), opts.detach)?;
     let seccomp = record
@@ -130,6 +142,25 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
     match pty {
         Some(master) => super::run::wait_with_terminal(pid, master, &signals),
         None => super::wait_and_forward(pid, &signals),
+    }
+}
+
+/// A process file without capabilities or rlimits gets the container's,
+/// as under runc (no capabilities at all would surprise more than help).
+fn inherit_from_container(process: &mut Process, spec: &oci_spec::runtime::Spec) {
+    let Some(container) = spec.process().as_ref() else {
+        return;
+    };
+    if process.capabilities().is_none() {
+        process.set_capabilities(container.capabilities().clone());
+    }
+    if process.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
+        process.set_rlimits(container.rlimits().clone());
+    }
+    if process.user().umask().is_none() {
+        let mut user = process.user().clone();
+        user.set_umask(container.user().umask().or(Some(0o022)));
+        process.set_user(user);
     }
 }
 

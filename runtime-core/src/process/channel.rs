@@ -141,7 +141,9 @@ impl Channel {
                     }
                     break (msg.bytes, fd);
                 }
-                Err(nix::errno::Errno::EINTR) => continue,
+                // ECONNRESET: the peer exited with our last message unread;
+                // what it sent before exiting is still queued behind it.
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => {
                     return Err(e).context(|| "reading the runtime's sync socket".into());
                 }

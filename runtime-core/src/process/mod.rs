@@ -4,5 +4,6 @@
 pub mod channel;
 pub mod clone;
 pub mod init;
+pub mod sealed_exe;
 pub mod setup;
 pub mod tenant;

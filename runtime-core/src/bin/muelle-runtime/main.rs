@@ -22,6 +22,21 @@ fn main() -> ExitCode {
     init_tracing(&cli);
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(err)
+            if matches!(
+                err.downcast_ref::<runtime_core::Error>(),
+                Some(runtime_core::Error::SealedExeRequired)
+            ) =>
+        {
+            // Nothing was made yet: run the same command again from the
+            // sealed copy. Returns only on failure.
+            let err = match runtime_core::process::sealed_exe::reexec() {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            eprintln!("muelle-runtime: {err}");
+            ExitCode::FAILURE
+        }
         Err(err) => {
             // Our errors carry their causes in their own text already.
             let message = format!("{err}");
