@@ -40,17 +40,9 @@ const ORDER: [(&str, CloneFlags); 7] = [
 
 /// Returns the process's exit code (0 when detached).
 pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32> {
-    let record = root.load(id)?;
-    let cgroup = super::cgroup_of(&record)?;
-    let status = crate::state::status(root, &record, || cgroup.is_frozen().unwrap_or(false));
-    if status != Status::Running && status != Status::Created {
-        return Err(Error::BadState {
-            id: id.to_string(),
-            status,
-            action: "exec",
-            wanted: "running",
-        });
-    }
+    let c = super::load(root, id)?;
+    c.require(&[Status::Running, Status::Created], "exec", "running")?;
+    let (record, cgroup) = (c.record, c.cgroup);
     let mut opts = opts;
     inherit_from_container(&mut opts.process, &record.spec);
     let container_caps = record
@@ -200,24 +192,9 @@ struct Tenant<'a> {
 
 impl Tenant<'_> {
     fn run(&self, channel: Channel) -> ! {
-        let err = match self.prepare_and_exec(&channel) {
+        match self.prepare_and_exec(&channel) {
             Ok(never) => match never {},
-            Err(e) => e,
-        };
-        let message = match &err {
-            Error::Init(text) => text.clone(),
-            other => other.to_string(),
-        };
-        if channel.send(&Message::Failed(message.clone())).is_err() {
-            eprintln!("muelle-runtime: {message}");
-        }
-        // SAFETY: leave the fork without the parent's destructors.
-        unsafe {
-            libc::_exit(if message.contains("not found") {
-                127
-            } else {
-                126
-            })
+            Err(e) => crate::process::fail_child(&channel, e),
         }
     }
 

@@ -22,17 +22,15 @@ pub fn parse_signal(text: &str) -> Result<Signal> {
 }
 
 pub fn kill(root: &StateRoot, id: &ContainerId, signal: Signal, all: bool) -> Result<()> {
-    let record = root.load(id)?;
-    let cgroup = super::cgroup_of(&record)?;
-    let status = crate::state::status(root, &record, || cgroup.is_frozen().unwrap_or(false));
-    if status == Status::Stopped && !all {
-        return Err(Error::BadState {
-            id: id.to_string(),
-            status,
-            action: "kill",
-            wanted: "created, running or paused",
-        });
+    let c = super::load(root, id)?;
+    if !all {
+        c.require(
+            &[Status::Created, Status::Running, Status::Paused],
+            "kill",
+            "created, running or paused",
+        )?;
     }
+    let (record, cgroup, status) = (c.record, c.cgroup, c.status);
     if all {
         for pid in cgroup.procs()? {
             let _ = send(Pid::from_raw(pid), signal);

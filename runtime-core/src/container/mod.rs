@@ -19,7 +19,46 @@ pub use run::{RunOptions, run, wait_and_forward};
 pub use start::start;
 
 use crate::cgroups::Cgroup;
-use crate::state::Record;
+use crate::state::{ContainerId, Record, StateRoot, Status};
+
+/// A recorded container with its cgroup and its status as of now.
+pub(crate) struct Loaded {
+    pub record: Record,
+    pub cgroup: Cgroup,
+    pub status: Status,
+}
+
+pub(crate) fn load(root: &StateRoot, id: &ContainerId) -> crate::Result<Loaded> {
+    let record = root.load(id)?;
+    let cgroup = cgroup_of(&record)?;
+    let status = crate::state::status(root, &record, || cgroup.is_frozen().unwrap_or(false));
+    Ok(Loaded {
+        record,
+        cgroup,
+        status,
+    })
+}
+
+impl Loaded {
+    /// Fails unless the status is one of `allowed`, in words a user reads:
+    /// "container web is stopped: start needs it created".
+    pub fn require(
+        &self,
+        allowed: &[Status],
+        action: &'static str,
+        wanted: &'static str,
+    ) -> crate::Result<()> {
+        if allowed.contains(&self.status) {
+            return Ok(());
+        }
+        Err(crate::Error::BadState {
+            id: self.record.id.to_string(),
+            status: self.status,
+            action,
+            wanted,
+        })
+    }
+}
 
 /// The cgroup a recorded container was placed in.
 pub(crate) fn cgroup_of(record: &Record) -> crate::Result<Cgroup> {

@@ -9,17 +9,9 @@ use crate::hooks;
 use crate::state::{ContainerId, StateRoot, Status};
 
 pub fn start(root: &StateRoot, id: &ContainerId) -> Result<()> {
-    let record = root.load(id)?;
-    let cgroup = super::cgroup_of(&record)?;
-    let status = crate::state::status(root, &record, || cgroup.is_frozen().unwrap_or(false));
-    if status != Status::Created {
-        return Err(Error::BadState {
-            id: id.to_string(),
-            status,
-            action: "start",
-            wanted: "created",
-        });
-    }
+    let c = super::load(root, id)?;
+    c.require(&[Status::Created], "start", "created")?;
+    let record = c.record;
     let fifo_path = root.exec_fifo(id);
     // O_NONBLOCK: with no reader left (init died) this fails with ENXIO
     // at once instead of blocking forever.

@@ -48,27 +48,10 @@ pub struct InitArgs<'a> {
 
 /// Runs init; never returns.
 pub fn run(args: InitArgs<'_>, channel: &Channel) -> ! {
-    let err = match prepare_and_exec(&args, channel) {
+    match prepare_and_exec(&args, channel) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
-    let message = match &err {
-        Error::Init(text) => text.clone(),
-        other => other.to_string(),
-    };
-    if channel.send(&Message::Failed(message.clone())).is_err() {
-        // The runtime is gone (after `start`): stderr is all that's left.
-        eprintln!("muelle-runtime: {message}");
+        Err(e) => super::fail_child(channel, e),
     }
-    let code = if message.contains("executable file not found") || message.contains("no such file")
-    {
-        127
-    } else {
-        126
-    };
-    // SAFETY: leaving the forked child without running the parent's
-    // destructors or atexit handlers.
-    unsafe { libc::_exit(code) }
 }
 
 fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible> {
