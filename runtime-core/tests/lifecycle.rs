@@ -317,20 +317,53 @@ fn hooks_run_at_their_points_with_the_state() {
     let rt = Runtime::new();
     let mut bundle = Bundle::new(&["true"]);
     let log = bundle.path().join("hooks.log");
-    let hook = |name: &str| json!({ "path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} $(cat) >> {}", log.display())] });
+    let hook_to = |name: &str, log: &str| json!({ "path": "/bin/sh", "args": ["sh", "-c", format!("echo {name} $(cat) >> {log}")] });
+    let hook = |name: &str| hook_to(name, log.to_str().unwrap());
     bundle.edit(|s| {
         s["hooks"] = json!({
             "createRuntime": [hook("createRuntime")],
+            "createContainer": [hook("createContainer")],
+            // Runs inside the container, after pivot_root: its paths are
+            // the container's.
+            "startContainer": [hook_to("startContainer", "/hooks.log")],
             "poststart": [hook("poststart")],
             "poststop": [hook("poststop")],
         });
+        // The hooks that run inside the container need /bin/sh there.
+        s["root"]["readonly"] = json!(false);
     });
     let id = rt.id("hooks");
     let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let text = std::fs::read_to_string(&log).expect("hooks ran");
+    let host_side = std::fs::read_to_string(&log).expect("hooks ran");
+    let inside =
+        std::fs::read_to_string(bundle.rootfs().join("hooks.log")).expect("startContainer ran");
+    // In the order they ran: startContainer comes after createContainer.
+    let mut lines: Vec<&str> = host_side.lines().collect();
+    lines.insert(2, inside.trim_end());
+    let text = lines.join("\n");
     let order: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(order, ["createRuntime", "poststart", "poststop"]);
+    assert_eq!(
+        order,
+        [
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
+    // Every hook but poststop sees init's pid (poststop: 0, it is gone).
+    let pids: Vec<i64> = text
+        .lines()
+        .map(|l| {
+            let state: serde_json::Value =
+                serde_json::from_str(l.split_once(' ').unwrap().1).unwrap();
+            state["pid"].as_i64().unwrap()
+        })
+        .collect();
+    assert!(pids[0] > 0, "{text}");
+    assert!(pids[..4].iter().all(|p| *p == pids[0]), "{pids:?}");
     assert!(text.contains(&format!("\"id\":\"{id}\"")), "{text}");
     assert!(
         text.lines()

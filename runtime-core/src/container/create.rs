@@ -171,7 +171,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         pty_to_runtime: terminal && opts.foreground && console_socket.is_none(),
         cgroup_mount: cgroup_mount(cgroup),
         runtime_hooks: !runtime_hooks.is_empty(),
-        state_json: super::hook_state(&record, Status::Creating),
+        state: super::OciState::of(&record, Status::Creating),
         preserve_fds: opts.preserve_fds,
         parent_is_runtime: namespaces.join.is_empty(),
         runtime_end: parent_end.as_raw_fd(),
@@ -182,6 +182,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     drop(fifo);
     drop(console_socket);
 
+    parent_end.send_to_child(&Message::Pid(pid.as_raw()))?;
     parent_end.send_to_child(&Message::Go)?;
     cgroup.add_process(pid.as_raw())?;
     parent_end.send_to_child(&Message::Joined)?;

@@ -229,7 +229,7 @@ impl Tenant<'_> {
             }
         }
         let cwd = self.process.cwd();
-        nix::unistd::chdir(cwd).context(|| format!("entering cwd {}", cwd.display()))?;
+        setup::enter_cwd(cwd)?;
         if let Some(umask) = self.process.user().umask() {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
                 umask as libc::mode_t,

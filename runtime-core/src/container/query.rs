@@ -10,7 +10,7 @@ use crate::state::{ContainerId, Record, StateRoot, Status};
 
 /// The state JSON of the OCI spec, with runc's extra fields (engines such
 /// as podman read `created` and `rootfs`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OciState {
     pub oci_version: String,

@@ -17,6 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::hooks;
 use crate::namespaces::Plan;
 use crate::rootfs::{self, CgroupMount};
+use crate::state::Status;
 
 /// Everything init needs, prepared by the runtime before the fork.
 pub struct InitArgs<'a> {
@@ -35,8 +36,9 @@ pub struct InitArgs<'a> {
     /// Whether the runtime has prestart/createRuntime hooks to run between
     /// mounts and pivot_root.
     pub runtime_hooks: bool,
-    /// The container's state JSON, for the hooks init runs itself.
-    pub state_json: String,
+    /// The container's state, for the hooks init runs itself; its pid
+    /// (init's pid as the host sees it) arrives over the channel.
+    pub state: crate::container::OciState,
     pub preserve_fds: u32,
     /// Whether init is the runtime's own child (one clone) rather than the
     /// intermediate process's.
@@ -68,6 +70,10 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
     // /proc/PID/exe (the runtime binary) before we exec (CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).context(|| "making init non-dumpable".into())?;
 
+    let host_pid = match channel.recv()? {
+        Some((Message::Pid(pid), _)) => pid,
+        _ => return Err(Error::Init("expected init's pid from the runtime".into())),
+    };
     channel.expect(Message::Go)?;
     let mut joined = false;
     let ns = args.namespaces;
@@ -110,7 +116,11 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
         .as_ref()
         .and_then(|h| h.create_container().as_deref())
     {
-        hooks::run("createContainer", hooks, &args.state_json)?;
+        hooks::run(
+            "createContainer",
+            hooks,
+            &hook_state(args, host_pid, Status::Creating),
+        )?;
     }
     rootfs::pivot(args.rootfs)?;
 
@@ -128,7 +138,7 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
     ));
     setup::apply_rlimits(args.process)?;
     setup::write_oom_score_adj(args.process)?;
-    nix::unistd::chdir(cwd).context(|| format!("entering process.cwd {}", cwd.display()))?;
+    setup::enter_cwd(cwd)?;
     let (path, argv, envp) = setup::resolve_executable(args.process)?;
 
     let no_new_privs = args.process.no_new_privileges().unwrap_or(false);
@@ -151,10 +161,23 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
         .as_ref()
         .and_then(|h| h.start_container().as_deref())
     {
-        hooks::run("startContainer", hooks, &args.state_json)?;
+        hooks::run(
+            "startContainer",
+            hooks,
+            &hook_state(args, host_pid, Status::Created),
+        )?;
     }
     setup::close_inherited_fds(3 + args.preserve_fds)?;
     Err(setup::exec(&path, &argv, &envp))
+}
+
+/// The state JSON hooks read on stdin: engines' hooks (GPU, networking)
+/// find the container's namespaces through its pid.
+fn hook_state(args: &InitArgs<'_>, pid: i32, status: Status) -> String {
+    let mut state = args.state.clone();
+    state.pid = pid;
+    state.status = status;
+    serde_json::to_string(&state).unwrap_or_default()
 }
 
 /// In a new user namespace the process starts as the overflow uid until the

@@ -118,6 +118,21 @@ fn no_capabilities() -> LinuxCapabilities {
     none
 }
 
+/// Enters the process's cwd and checks that it lies inside the container's
+/// root: a cwd reached through a descriptor of the host's (runc's
+/// CVE-2024-21626) reads as "(unreachable)", which glibc turns into an
+/// error.
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).context(|| format!("entering process.cwd {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(here) if here.is_absolute() => Ok(()),
+        _ => Err(Error::InvalidSpec(format!(
+            "process.cwd {} is not inside the container",
+            cwd.display()
+        ))),
+    }
+}
+
 /// The executable `args[0]` names, found as execvp would inside the
 /// container (after pivot_root), so that a missing command fails `create`
 /// with docker's words instead of failing after `start`.
