@@ -131,59 +131,62 @@ impl Root {
             ),
             source,
         };
-        let mut parent = self.open_in(Path::new("/")).map_err(err)?;
-        let mut so_far = PathBuf::from("/");
-        let parts: Vec<_> = rel.components().collect();
-        for (i, part) in parts.iter().enumerate() {
-            so_far.push(part);
-            let last = i + 1 == parts.len();
-            match self.open_in(&so_far) {
-                Ok(fd) => {
-                    parent = fd;
-                    continue;
-                }
-                Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(err(e)),
-                Err(_) => {}
-            }
-            let name = CString::new(part.as_os_str().as_encoded_bytes())
-                .map_err(|_| err(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
-            // The parent fd is an O_PATH fd of a folder already resolved in
-            // the root: creating a plain name in it cannot leave the root.
-            let made = if last && kind == Kind::File {
-                // SAFETY: plain syscall on valid fd and C string.
-                let fd = unsafe {
-                    libc::openat(
-                        parent.as_raw_fd(),
-                        name.as_ptr(),
-                        libc::O_CREAT
-                            | libc::O_EXCL
-                            | libc::O_NOFOLLOW
-                            | libc::O_CLOEXEC
-                            | libc::O_WRONLY,
-                        0o644,
-                    )
-                };
-                if fd >= 0 {
-                    // SAFETY: closing the descriptor we just opened.
-                    unsafe { libc::close(fd) };
-                    0
-                } else {
-                    -1
-                }
-            } else {
-                // SAFETY: plain syscall on valid fd and C string.
-                unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) }
-            };
-            if made != 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::EEXIST) {
-                    return Err(err(e));
-                }
-            }
-            parent = self.open_in(&so_far).map_err(err)?;
+        // Most mount points exist, or only their last component is
+        // missing: look the whole path up first, and climb only as far as
+        // needed.
+        match self.open_in(container_path) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(err(e)),
+            Err(_) => {}
         }
-        Ok(parent)
+        let (Some(parent_path), Some(name)) = (rel.parent(), rel.file_name()) else {
+            // The root itself cannot be missing.
+            return Err(err(std::io::Error::from_raw_os_error(libc::ENOENT)));
+        };
+        let parent = self.create_in(&Path::new("/").join(parent_path), Kind::Dir)?;
+        let name = CString::new(name.as_encoded_bytes())
+            .map_err(|_| err(std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+        // The parent fd is a folder already resolved in the root: creating
+        // a plain name in it cannot leave the root.
+        create_entry(&parent, &name, kind).map_err(err)?;
+        self.open_in(container_path).map_err(err)
     }
+}
+
+/// Creates `name` in `parent` (an existing one is fine: a racing creator
+/// or a symlink, which the caller's next lookup resolves in the root).
+fn create_entry(parent: &OwnedFd, name: &CString, kind: Kind) -> std::io::Result<()> {
+    let made = match kind {
+        Kind::File => {
+            // SAFETY: plain syscall on a valid fd and C string.
+            let fd = unsafe {
+                libc::openat(
+                    parent.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC
+                        | libc::O_WRONLY,
+                    0o644,
+                )
+            };
+            if fd >= 0 {
+                // SAFETY: closing the descriptor we just opened.
+                unsafe { libc::close(fd) };
+            }
+            fd
+        }
+        // SAFETY: plain syscall on a valid fd and C string.
+        Kind::Dir => unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) },
+    };
+    if made < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The magic-link path through which mount(2) reaches an opened file.
