@@ -185,7 +185,10 @@ fn podman_run_it_gets_a_terminal() {
         "localhost/busybox:latest",
         "sh",
         "-c",
-        "tty; echo done",
+        // podman attaches to the pty after the container starts: output
+        // written before that is lost, with runc as with muelle-runtime
+        // (11 of 12 runs kept it, for both). Give it a moment.
+        "sleep 1; tty; echo done",
     ]);
     let line = format!("{cmd:?}").replace('"', "");
     let out = Command::new("script")
