@@ -1092,3 +1092,69 @@ fn read_pty(master: &OwnedFd) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+// ---------------------------------------------------------------------------
+// bind mounts and the process's OOM score
+
+/// Unmounts on drop, also when the test fails.
+struct MountGuard(std::path::PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn bind_mounts_honour_ro_and_recursion() {
+    require_root!();
+    let rt = Runtime::new();
+    let host = tempfile::Builder::new()
+        .prefix("muelle-test-bind")
+        .tempdir()
+        .unwrap();
+    std::fs::write(host.path().join("motd"), "hello from the host\n").unwrap();
+    // A submount: only a recursive bind carries it into the container.
+    let sub = host.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .unwrap();
+    let _guard = MountGuard(sub.clone());
+    std::fs::write(sub.join("inner"), "x").unwrap();
+
+    let script = "echo written > /data/out; \
+                  touch /ro/x 2>&1 | grep -q 'Read-only' && echo ro-refused; \
+                  cat /etc/motd; \
+                  test -e /data/sub/inner && echo plain-sees-submount; \
+                  test -e /rdata/sub/inner && echo rbind-sees-submount; \
+                  cat /proc/self/oom_score_adj";
+    let mut bundle = Bundle::new(&["sh", "-c", script]);
+    let dir = host.path().to_str().unwrap().to_owned();
+    bundle.edit(|s| {
+        push_mount(s, json!({ "destination": "/data", "type": "bind", "source": dir, "options": ["bind", "rw"] }));
+        push_mount(s, json!({ "destination": "/rdata", "type": "bind", "source": dir, "options": ["rbind", "rprivate"] }));
+        push_mount(s, json!({ "destination": "/ro", "type": "bind", "source": dir, "options": ["rbind", "ro"] }));
+        push_mount(s, json!({ "destination": "/etc/motd", "type": "bind", "source": format!("{dir}/motd"), "options": ["bind", "ro"] }));
+        s["process"]["oomScoreAdj"] = json!(500);
+    });
+    let id = rt.id("bind");
+    let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "ro-refused\nhello from the host\nrbind-sees-submount\n500\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out")).unwrap(),
+        "written\n",
+        "a rw bind writes through to the host"
+    );
+    assert!(!host.path().join("x").exists());
+    assert_gone(&rt, &id);
+}
