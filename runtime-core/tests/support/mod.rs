@@ -195,7 +195,20 @@ impl Drop for Runtime {
         for id in self.ids.lock().map(|ids| ids.clone()).unwrap_or_default() {
             let _ = self.run(&["delete", "--force", &id]);
         }
+        remove_default_cgroup_parents();
     }
+}
+
+/// The runtime keeps its `muelle` cgroup parent between containers (as
+/// docker keeps its own); the tests leave nothing behind, so the last one
+/// to finish removes it. rmdir fails while any container is left.
+pub fn remove_default_cgroup_parents() {
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_dir(e.path().join("muelle"));
+        }
+    }
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/muelle");
 }
 
 pub fn stdout(out: &Output) -> String {
