@@ -236,7 +236,9 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
 impl Record {
     /// Whether the recorded init process is still the one running.
     pub fn init_alive(&self) -> bool {
-        process_start_time(self.pid) == Some(self.pid_start_time)
+        // pid 0: a create that never got as far as init. (And kill(2)
+        // with 0 or less would signal us, never the container.)
+        self.pid > 0 && process_start_time(self.pid) == Some(self.pid_start_time)
     }
 }
 

@@ -40,7 +40,12 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
     wait_until_gone(&record)?;
     // Any process left in the cgroup (a stopped init's orphans) goes too.
     if cgroup.exists() {
-        for pid in cgroup.procs().unwrap_or_default() {
+        for pid in cgroup
+            .procs()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| *p > 0)
+        {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         cgroup.destroy()?;
@@ -62,9 +67,16 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
 }
 
 fn kill_all(init: &i32, cgroup: &crate::cgroups::Cgroup) -> Result<()> {
-    let _ = kill(Pid::from_raw(*init), Signal::SIGKILL);
+    if *init > 0 {
+        let _ = kill(Pid::from_raw(*init), Signal::SIGKILL);
+    }
     if cgroup.exists() {
-        for pid in cgroup.procs().unwrap_or_default() {
+        for pid in cgroup
+            .procs()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| *p > 0)
+        {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         if cgroup.is_frozen().unwrap_or(false) {

@@ -32,7 +32,7 @@ pub fn kill(root: &StateRoot, id: &ContainerId, signal: Signal, all: bool) -> Re
     }
     let (record, cgroup, status) = (c.record, c.cgroup, c.status);
     if all {
-        for pid in cgroup.procs()? {
+        for pid in cgroup.procs()?.into_iter().filter(|p| *p > 0) {
             let _ = send(Pid::from_raw(pid), signal);
         }
         // A frozen process only sees the signal once thawed.
