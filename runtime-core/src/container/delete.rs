@@ -26,8 +26,8 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
         Status::Stopped => {}
         // A created container never ran user code: runc deletes it without
         // --force too.
-        Status::Created => kill_all(&record.pid, &cgroup)?,
-        _ if force => kill_all(&record.pid, &cgroup)?,
+        Status::Created => kill_init(&record),
+        _ if force => kill_init(&record),
         _ => {
             return Err(Error::BadState {
                 id: id.to_string(),
@@ -37,17 +37,11 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
             });
         }
     }
+    // Whatever else is in the cgroup goes too: exec'd processes, and the
+    // orphans of an init that had no pid namespace of its own.
+    kill_cgroup(&cgroup)?;
     wait_until_gone(&record)?;
-    // Any process left in the cgroup (a stopped init's orphans) goes too.
     if cgroup.exists() {
-        for pid in cgroup
-            .procs()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| *p > 0)
-        {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
         cgroup.destroy()?;
     }
     root.remove(id)?;
@@ -66,22 +60,27 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn kill_all(init: &i32, cgroup: &crate::cgroups::Cgroup) -> Result<()> {
-    if *init > 0 {
-        let _ = kill(Pid::from_raw(*init), Signal::SIGKILL);
+fn kill_init(record: &crate::state::Record) {
+    if record.pid > 0 {
+        let _ = kill(Pid::from_raw(record.pid), Signal::SIGKILL);
     }
-    if cgroup.exists() {
-        for pid in cgroup
-            .procs()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| *p > 0)
-        {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        if cgroup.is_frozen().unwrap_or(false) {
-            cgroup.thaw()?;
-        }
+}
+
+fn kill_cgroup(cgroup: &crate::cgroups::Cgroup) -> Result<()> {
+    if !cgroup.exists() {
+        return Ok(());
+    }
+    for pid in cgroup
+        .procs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| *p > 0)
+    {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    // A frozen process dies of SIGKILL only once thawed.
+    if cgroup.is_frozen().unwrap_or(false) {
+        cgroup.thaw()?;
     }
     Ok(())
 }
