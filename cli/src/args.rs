@@ -1,0 +1,117 @@
+//! The command line, as clap types: docker's verbs and flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "muelle",
+    version,
+    about = "Build, ship and run containers, without a daemon"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where an instance keeps its data; separate roots make separate
+/// instances, side by side.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Persistent data: metadata, images, volumes.
+    #[arg(
+        long,
+        global = true,
+        env = "MUELLE_ROOT",
+        default_value = "/var/lib/muelle"
+    )]
+    pub root: PathBuf,
+    /// Runtime state that does not survive a reboot.
+    #[arg(
+        long,
+        global = true,
+        env = "MUELLE_RUNROOT",
+        default_value = "/run/muelle"
+    )]
+    pub runroot: PathBuf,
+    /// The operator's configuration.
+    #[arg(
+        long,
+        global = true,
+        env = "MUELLE_CONFIG",
+        default_value = "/etc/muelle/muelle.toml"
+    )]
+    pub config: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a volume.
+    Create {
+        /// Volume driver.
+        #[arg(short, long, default_value = "local")]
+        driver: String,
+        /// Driver options (KEY=VALUE).
+        #[arg(short, long = "opt")]
+        opt: Vec<String>,
+        /// Labels (KEY=VALUE).
+        #[arg(long)]
+        label: Vec<String>,
+        /// Owner of the data folder.
+        #[arg(long)]
+        uid: Option<u32>,
+        #[arg(long)]
+        gid: Option<u32>,
+        name: Option<String>,
+    },
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls {
+        /// Only names.
+        #[arg(short, long)]
+        quiet: bool,
+        /// name=, driver=, label=KEY[=VALUE], dangling=true|false
+        #[arg(short, long)]
+        filter: Vec<String>,
+        /// `json`, or `table`.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Show volumes as JSON.
+    Inspect {
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes.
+    #[command(alias = "remove")]
+    Rm {
+        /// Accepted as docker's; an in-use volume is still refused.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove unused anonymous volumes (with -a, every unused volume).
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask.
+        #[arg(short, long)]
+        force: bool,
+    },
+}

@@ -1,0 +1,9 @@
+//! storage holds what muelle keeps on disk beyond a container's life: the
+//! metadata store (one sled database under the data root, opened for the
+//! moment a command reads or writes it), volumes and the drivers behind
+//! them, and the parsing and policy of bind mounts.
+
+pub mod mounts;
+pub mod store;
+pub mod time;
+pub mod volume;
