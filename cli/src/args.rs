@@ -106,6 +106,8 @@ pub enum VolumeCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Rename an unused volume (docker lacks this).
+    Rename { old: String, new: String },
     /// Remove unused anonymous volumes (with -a, every unused volume).
     Prune {
         #[arg(short, long)]

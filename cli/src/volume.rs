@@ -104,6 +104,11 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
+        VolumeCommand::Rename { old, new } => {
+            let new = new.parse::<VolumeName>()?;
+            let v = with_volumes(global, |volumes| Ok(volumes.rename(&old, &new)?))?;
+            writeln!(out, "{}", v.name)?;
+        }
         VolumeCommand::Prune { all, force } => {
             if !force && !confirm(all)? {
                 return Ok(());

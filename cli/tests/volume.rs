@@ -167,3 +167,40 @@ fn prune_removes_unused_anonymous_volumes_or_all_with_a() {
     );
     assert_eq!(stdout(&m.muelle(&["volume", "ls", "-q"])), "");
 }
+
+#[test]
+fn rename_moves_the_data_and_refuses_taken_names() {
+    let m = Instance::new();
+    assert!(m.muelle(&["volume", "create", "old"]).status.success());
+    assert!(m.muelle(&["volume", "create", "taken"]).status.success());
+    let data = m.root.path().join("volumes/old/_data");
+    std::fs::write(data.join("file"), "kept").unwrap();
+
+    let out = m.muelle(&["volume", "rename", "old", "taken"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert!(data.join("file").exists(), "a refused rename moves nothing");
+
+    let out = m.muelle(&["volume", "rename", "old", "new"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let moved = m.root.path().join("volumes/new/_data/file");
+    assert_eq!(std::fs::read_to_string(moved).unwrap(), "kept");
+    let inspect = m.muelle(&["volume", "inspect", "new"]);
+    let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert!(
+        json[0]["Mountpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("volumes/new/_data")
+    );
+    assert_eq!(
+        m.muelle(&["volume", "inspect", "old"]).status.code(),
+        Some(1)
+    );
+    let out = m.muelle(&["volume", "rename", "new", "../x"]);
+    assert!(
+        stderr(&out).contains("invalid volume name"),
+        "{}",
+        stderr(&out)
+    );
+}

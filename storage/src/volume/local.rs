@@ -71,6 +71,20 @@ impl LocalDriver {
         Ok(data)
     }
 
+    /// Moves the volume's folder to its new name; returns the new data path.
+    pub fn rename(&self, old: &VolumeName, new: &VolumeName) -> Result<PathBuf> {
+        let (from, to) = (self.base.join(old.as_str()), self.base.join(new.as_str()));
+        if to.exists() {
+            return Err(VolumeError::Exists(new.to_string()));
+        }
+        std::fs::rename(&from, &to).map_err(io(format!(
+            "renaming {} to {}",
+            from.display(),
+            to.display()
+        )))?;
+        Ok(to.join("_data"))
+    }
+
     /// Deletes the volume's folder. Refuses while something is mounted on
     /// its data folder: deleting through a mount would delete the data of
     /// whatever is mounted there (a bound host folder, a device).
