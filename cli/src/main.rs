@@ -44,5 +44,8 @@ fn init_tracing(level: &str) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
+        Command::System(args::SystemCommand::Check { repair }) => {
+            volume::check(&cli.global, repair)
+        }
     }
 }

@@ -124,6 +124,24 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `system check`: one line per finding; exit 1 when something was found
+/// and not repaired.
+pub fn check(global: &Global, repair: bool) -> anyhow::Result<()> {
+    let findings = with_volumes(global, |volumes| Ok(volumes.check(repair)?))?;
+    for f in &findings {
+        println!("{f}{}", if repair { ": repaired" } else { "" });
+    }
+    if findings.is_empty() {
+        println!("no problems found");
+    } else if !repair {
+        bail!(
+            "{} problem(s) found: run `muelle system check --repair`",
+            findings.len()
+        );
+    }
+    Ok(())
+}
+
 /// Opens the store for the moment `f` needs it, once per command, and
 /// flushes it before the command prints its result.
 fn with_volumes<R>(

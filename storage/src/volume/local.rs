@@ -71,6 +71,24 @@ impl LocalDriver {
         Ok(data)
     }
 
+    /// The volume folders on disk (names that are not valid volume names
+    /// are not muelle's and are left alone).
+    pub fn folders(&self) -> Result<Vec<VolumeName>> {
+        let entries = match std::fs::read_dir(&self.base) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(format!("listing {}", self.base.display()))(e)),
+        };
+        let mut names: Vec<VolumeName> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Moves the volume's folder to its new name; returns the new data path.
     pub fn rename(&self, old: &VolumeName, new: &VolumeName) -> Result<PathBuf> {
         let (from, to) = (self.base.join(old.as_str()), self.base.join(new.as_str()));

@@ -2,6 +2,7 @@
 //! it. A volume is a record in the metadata store plus whatever its driver
 //! keeps on disk; the two are created and removed together.
 
+mod check;
 mod local;
 mod name;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use check::Finding;
 pub use local::LocalDriver;
 pub use name::VolumeName;
 
@@ -333,6 +335,42 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn check_finds_and_mends_both_halves() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(root.path()).expect("store");
+        let volumes = Volumes::new(&store, root.path());
+        let lost = volumes
+            .create(CreateVolume {
+                name: Some("lost".parse().expect("name")),
+                ..Default::default()
+            })
+            .expect("create");
+        std::fs::remove_dir_all(root.path().join("volumes/lost")).expect("rm");
+        std::fs::create_dir_all(root.path().join("volumes/stray/_data")).expect("mkdir");
+        std::fs::write(root.path().join("volumes/stray/_data/keep"), "x").expect("write");
+
+        let found = volumes.check(false).expect("check");
+        assert_eq!(
+            found,
+            [
+                Finding::MissingData("lost".parse().expect("name")),
+                Finding::Unrecorded("stray".parse().expect("name"))
+            ]
+        );
+        assert_eq!(volumes.check(true).expect("repair").len(), 2);
+        assert!(lost.mountpoint.is_dir());
+        assert_eq!(
+            volumes.get("stray").expect("recorded").name.as_str(),
+            "stray"
+        );
+        assert!(
+            root.path().join("volumes/stray/_data/keep").exists(),
+            "no data lost"
+        );
+        assert!(volumes.check(false).expect("check").is_empty());
     }
 
     #[test]
