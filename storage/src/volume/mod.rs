@@ -81,6 +81,19 @@ impl Record for Volume {
     }
 }
 
+impl Volume {
+    /// docker's refusal, naming the containers that hold the volume.
+    pub fn ensure_unused(&self) -> Result<()> {
+        if self.users.is_empty() {
+            return Ok(());
+        }
+        Err(VolumeError::InUse {
+            name: self.name.to_string(),
+            users: self.users.iter().cloned().collect(),
+        })
+    }
+}
+
 /// What `volume create` asks for.
 #[derive(Clone, Debug, Default)]
 pub struct CreateVolume {
@@ -221,12 +234,7 @@ impl<'s> Volumes<'s> {
             let Some(volume) = tx.get::<Volume>(name)? else {
                 return Err(VolumeError::NotFound(name.to_owned()));
             };
-            if !volume.users.is_empty() {
-                return Err(VolumeError::InUse {
-                    name: name.to_owned(),
-                    users: volume.users.iter().cloned().collect(),
-                });
-            }
+            volume.ensure_unused()?;
             tx.remove::<Volume>(name)?;
             Ok(volume)
         })?;
@@ -239,12 +247,7 @@ impl<'s> Volumes<'s> {
     /// refuses the new name, it moves back.
     pub fn rename(&self, old: &str, new: &VolumeName) -> Result<Volume> {
         let volume = self.get(old)?;
-        if !volume.users.is_empty() {
-            return Err(VolumeError::InUse {
-                name: old.to_owned(),
-                users: volume.users.iter().cloned().collect(),
-            });
-        }
+        volume.ensure_unused()?;
         if self.store.table::<Volume>()?.get(new.as_str())?.is_some() {
             return Err(VolumeError::Exists(new.to_string()));
         }
@@ -259,12 +262,7 @@ impl<'s> Volumes<'s> {
             let Some(current) = tx.get::<Volume>(old)? else {
                 return Err(VolumeError::NotFound(old.to_owned()));
             };
-            if !current.users.is_empty() {
-                return Err(VolumeError::InUse {
-                    name: old.to_owned(),
-                    users: current.users.iter().cloned().collect(),
-                });
-            }
+            current.ensure_unused()?;
             if !tx.insert_new(&renamed)? {
                 return Err(VolumeError::Exists(new.to_string()));
             }
