@@ -27,7 +27,7 @@ struct Cli {
 enum Command {
     /// Install missing prerequisites, then run fmt, clippy and every test: what CI runs
     Ci,
-    /// Measure performance (`cargo xtask bench runtime`)
+    /// Measure performance (`cargo xtask bench runtime|storage`)
     Bench {
         #[command(subcommand)]
         what: bench::Bench,

@@ -1,8 +1,9 @@
 //! `cargo xtask bench <what>`: performance measurements of muelle against
-//! its rivals. One module per thing measured; today only `runtime`.
+//! its rivals. One module per thing measured: `runtime`, `storage`.
 
 mod runtime;
 mod stats;
+mod storage;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -11,11 +12,14 @@ use clap::Subcommand;
 pub enum Bench {
     /// Lifecycle (create+start+wait+delete) of /bin/true: muelle-runtime vs runc and crun
     Runtime(runtime::Args),
+    /// Whole `volume create|ls|inspect|rm` commands: muelle vs podman
+    Storage(storage::Args),
 }
 
 pub fn run(what: Bench) -> Result<()> {
     match what {
         Bench::Runtime(args) => runtime::run(&args),
+        Bench::Storage(args) => storage::run(&args),
     }
 }
 

@@ -1,0 +1,403 @@
+//! `cargo xtask bench storage`: whole `volume create|ls|inspect|rm` commands
+//! of the `muelle` binary, side by side with `podman volume ...`, `ls` with
+//! [`Args::volumes`] volumes present (1000 by default).
+//!
+//! Each tool gets a private store in a temporary directory (`muelle --root`,
+//! `podman --root --runroot --tmpdir`), filled with the volumes for `ls`
+//! first; nothing touches `/var/lib/muelle` or podman's own store, and the
+//! directories are removed at the end, on success and on error alike.
+//!
+//! The runs go in rounds of [`ROUND_RUNS`], each operation and tool in turn,
+//! so that a change of load on the machine weighs on both tools alike. A
+//! round leaves each store as it found it: `ls` runs first, then `create`
+//! makes the round's volumes, `inspect` reads them and `rm` removes them.
+//!
+//! A tool that is missing is skipped, one that fails is reported; neither
+//! stops the other. The result is a table (or JSON) of median and p90 wall
+//! time, the ratio muelle/podman, and the state of the target.
+
+mod exec;
+mod report;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::stats::Summary;
+use crate::util;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Timed runs per operation and tool
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Untimed warm-up runs before each round of timed runs
+    #[arg(long, default_value_t = 1)]
+    warmup: u32,
+    /// Volumes present in each store while `volume ls` is timed
+    #[arg(long, default_value_t = 1000)]
+    volumes: u32,
+    /// Tools to measure, comma-separated
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "muelle,podman"
+    )]
+    tools: Vec<Tool>,
+    /// Measure this muelle binary instead of building it with `cargo build --release -p cli`
+    #[arg(long, value_name = "PATH")]
+    muelle: Option<PathBuf>,
+    /// Print the results as JSON on stdout instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Tool {
+    Muelle,
+    Podman,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Muelle => "muelle",
+            Self::Podman => "podman",
+        }
+    }
+}
+
+/// The operations, in the order of the table.
+const OPS: [Op; 4] = [Op::Create, Op::Ls, Op::Inspect, Op::Rm];
+
+/// The operations in the order of a round: `ls` sees only the volumes made
+/// for it, and `rm` removes what `create` made.
+const ROUND_ORDER: [Op; 4] = [Op::Ls, Op::Create, Op::Inspect, Op::Rm];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Ls,
+    Inspect,
+    Rm,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Create => "volume create",
+            Self::Ls => "volume ls",
+            Self::Inspect => "volume inspect",
+            Self::Rm => "volume rm",
+        }
+    }
+
+    /// Its place in [`OPS`].
+    fn slot(self) -> usize {
+        match self {
+            Self::Create => 0,
+            Self::Ls => 1,
+            Self::Inspect => 2,
+            Self::Rm => 3,
+        }
+    }
+
+    /// The command's arguments after the tool's global ones; `volume` is
+    /// the volume it acts on, if it acts on one.
+    fn args(self, volume: &str) -> Vec<&str> {
+        match self {
+            Self::Create => vec!["volume", "create", volume],
+            Self::Ls => vec!["volume", "ls"],
+            Self::Inspect => vec!["volume", "inspect", volume],
+            Self::Rm => vec!["volume", "rm", volume],
+        }
+    }
+}
+
+/// Timed runs per operation and tool in one round.
+const ROUND_RUNS: u32 = 5;
+
+/// The prefix of the volumes that are there for `ls`.
+const FILL_PREFIX: &str = "bench-fill-";
+
+/// One line of the result.
+struct Row {
+    op: Op,
+    tool: Tool,
+    result: RowResult,
+}
+
+enum RowResult {
+    Measured(Measured),
+    Failed(String),
+    Skipped(String),
+}
+
+struct Measured {
+    summary: Summary,
+    runs: usize,
+    failures: Vec<String>,
+}
+
+/// Why a tool was not measured at all.
+enum Unavailable {
+    Skipped(String),
+    Failed(String),
+}
+
+impl Unavailable {
+    fn to_result(&self) -> RowResult {
+        match self {
+            Self::Skipped(reason) => RowResult::Skipped(reason.clone()),
+            Self::Failed(reason) => RowResult::Failed(reason.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
+            Self::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let mut rows = Vec::new();
+    let mut benches = Vec::new();
+    for tool in [Tool::Muelle, Tool::Podman]
+        .into_iter()
+        .filter(|t| args.tools.contains(t))
+    {
+        let prepared =
+            locate(tool, args).and_then(|program| ToolBench::prepare(tool, &program, args.volumes));
+        match prepared {
+            Ok(bench) => benches.push(bench),
+            Err(unavailable) => {
+                eprintln!("{}: {unavailable}", tool.name());
+                rows.extend(OPS.map(|op| Row {
+                    op,
+                    tool,
+                    result: unavailable.to_result(),
+                }));
+            }
+        }
+    }
+
+    let rounds = args.runs.div_ceil(ROUND_RUNS);
+    for round in 0..rounds {
+        let runs = ROUND_RUNS.min(args.runs - round * ROUND_RUNS);
+        eprintln!(
+            "round {}/{rounds}: {} warm-up + {runs} timed runs of each",
+            round + 1,
+            args.warmup
+        );
+        for op in ROUND_ORDER {
+            for bench in &mut benches {
+                bench.run_round(op, round, args.warmup, runs);
+            }
+        }
+    }
+    rows.extend(benches.into_iter().flat_map(ToolBench::into_rows));
+    rows.sort_by_key(|r| (r.op.slot(), r.tool != Tool::Muelle));
+
+    if args.json {
+        println!("{:#}", report::json(args, &rows));
+    } else {
+        print!("{}", report::table(&rows));
+        print!("{}", report::target(&rows));
+    }
+    Ok(())
+}
+
+/// The tool's executable, or why there is none (skipped or failed).
+fn locate(tool: Tool, args: &Args) -> Result<PathBuf, Unavailable> {
+    match tool {
+        Tool::Muelle => match &args.muelle {
+            Some(path) if path.is_file() => Ok(path.clone()),
+            Some(path) => Err(Unavailable::Failed(format!(
+                "{} is not a file",
+                path.display()
+            ))),
+            None => build_muelle().map_err(|e| Unavailable::Failed(format!("{e:#}"))),
+        },
+        Tool::Podman => util::find_program("podman").ok_or_else(|| {
+            Unavailable::Skipped("not installed (apt-get install podman)".to_owned())
+        }),
+    }
+}
+
+/// `cargo build --release -p cli`, returning the muelle path cargo reports.
+fn build_muelle() -> Result<PathBuf> {
+    let mut cmd = util::cargo();
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "cli",
+        "--message-format=json-render-diagnostics",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    eprintln!("building muelle: cargo build --release -p cli");
+    let output = cmd.output().context("cannot run cargo build")?;
+    if !output.status.success() {
+        bail!("cargo build --release -p cli failed ({})", output.status);
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "muelle")
+        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .context("cargo build reported no muelle executable")
+}
+
+/// One tool with its private store, measured round after round.
+struct ToolBench {
+    tool: Tool,
+    program: PathBuf,
+    /// The global options that point the tool at its private store.
+    store_args: Vec<OsString>,
+    /// The commands' output goes here rather than to pipes, which would
+    /// need draining.
+    log: File,
+    /// One per operation, in the order of [`OPS`].
+    series: [Series; 4],
+    /// The store, removed on drop; declared last so that it goes last.
+    _dir: TempDir,
+}
+
+#[derive(Default)]
+struct Series {
+    samples: Vec<f64>,
+    failures: Vec<String>,
+}
+
+impl ToolBench {
+    /// Makes the private store and fills it with `volumes` volumes, then
+    /// checks that `volume ls` lists them all.
+    fn prepare(tool: Tool, program: &Path, volumes: u32) -> Result<Self, Unavailable> {
+        let failed =
+            |what: &str, e: &dyn std::fmt::Display| Unavailable::Failed(format!("{what}: {e}"));
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("muelle-bench-storage-{}-", tool.name()))
+            .tempdir()
+            .map_err(|e| failed("cannot create a store dir", &e))?;
+        let log = tempfile::tempfile().map_err(|e| failed("cannot create a log file", &e))?;
+        let at = |sub: &str| dir.path().join(sub).into_os_string();
+        let store_args = match tool {
+            Tool::Muelle => vec!["--root".into(), at("root"), "--runroot".into(), at("run")],
+            Tool::Podman => vec![
+                "--root".into(),
+                at("storage"),
+                "--runroot".into(),
+                at("run"),
+                "--tmpdir".into(),
+                at("tmp"),
+                "--events-backend".into(),
+                "none".into(),
+            ],
+        };
+        let mut bench = Self {
+            tool,
+            program: program.to_owned(),
+            store_args,
+            log,
+            series: Default::default(),
+            _dir: dir,
+        };
+        bench.fill(volumes).map_err(Unavailable::Failed)?;
+        Ok(bench)
+    }
+
+    fn command(&self, op: Op, volume: &str) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.store_args).args(op.args(volume));
+        cmd
+    }
+
+    /// Creates the volumes for `ls`, one command each, and checks that
+    /// `volume ls` lists them, so that a tool that exits 0 without doing
+    /// the work is not timed as a fast one.
+    fn fill(&mut self, volumes: u32) -> Result<(), String> {
+        let name = self.tool.name();
+        let started = Instant::now();
+        for n in 0..volumes {
+            let mut cmd = self.command(Op::Create, &format!("{FILL_PREFIX}{n:04}"));
+            exec::timed(&mut cmd, &mut self.log)?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{name}: created {volumes} volumes for `volume ls` in {secs:.1} s ({:.1} ms each)",
+            secs * 1000.0 / f64::from(volumes.max(1))
+        );
+        exec::timed(&mut self.command(Op::Ls, ""), &mut self.log)?;
+        let listed = exec::read(&mut self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(FILL_PREFIX))
+            .count();
+        if listed != volumes as usize {
+            return Err(format!(
+                "`volume ls` listed {listed} of the {volumes} volumes created"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `op` `warmup + runs` times, timing the last `runs`; failed runs
+    /// are recorded, with their reason.
+    fn run_round(&mut self, op: Op, round: u32, warmup: u32, runs: u32) {
+        for n in 0..warmup + runs {
+            let volume = format!("bench-r{round}-{n}");
+            let mut cmd = self.command(op, &volume);
+            let outcome = exec::timed(&mut cmd, &mut self.log);
+            let series = &mut self.series[op.slot()];
+            match outcome {
+                Ok(ms) if n >= warmup => series.samples.push(ms),
+                Ok(_) => {}
+                Err(reason) => {
+                    eprintln!(
+                        "{}, {}: a run failed: {reason}",
+                        self.tool.name(),
+                        op.name()
+                    );
+                    if n >= warmup {
+                        series.failures.push(reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn into_rows(self) -> Vec<Row> {
+        let tool = self.tool;
+        OPS.into_iter()
+            .zip(self.series)
+            .map(|(op, series)| {
+                let result = match Summary::of(&series.samples) {
+                    Some(summary) => RowResult::Measured(Measured {
+                        summary,
+                        runs: series.samples.len(),
+                        failures: series.failures,
+                    }),
+                    None => RowResult::Failed(format!(
+                        "every timed run failed: {}",
+                        series.failures.first().map_or("", String::as_str)
+                    )),
+                };
+                Row { op, tool, result }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,243 @@
+//! The results of `bench storage` for people (a table and the target line)
+//! and for tools (JSON).
+
+use serde_json::{Value, json};
+
+use super::{Args, Measured, OPS, Op, Row, RowResult, Tool};
+
+/// The goal the bench tracks, from the issue that asked for it.
+const TARGET: &str = "each muelle command under 10 ms and faster than podman's";
+
+/// The time limit of the target, in milliseconds.
+const TARGET_MS: f64 = 10.0;
+
+fn measured(rows: &[Row], tool: Tool, op: Op) -> Option<&Measured> {
+    rows.iter()
+        .find(|r| r.tool == tool && r.op == op)
+        .and_then(|r| match &r.result {
+            RowResult::Measured(m) => Some(m),
+            _ => None,
+        })
+}
+
+/// Median time of `row` divided by podman's median for the same operation.
+fn ratio_to_podman(row: &Row, rows: &[Row]) -> Option<f64> {
+    let podman = measured(rows, Tool::Podman, row.op)?;
+    match &row.result {
+        RowResult::Measured(m) => Some(m.summary.median / podman.summary.median),
+        _ => None,
+    }
+}
+
+/// Whether muelle's median for `op` is under [`TARGET_MS`] and under
+/// podman's, in words.
+fn target_state(rows: &[Row], op: Op) -> String {
+    let Some(m) = measured(rows, Tool::Muelle, op) else {
+        return "unknown: muelle has no result".to_owned();
+    };
+    let muelle = m.summary.median;
+    let Some(p) = measured(rows, Tool::Podman, op) else {
+        let verdict = if muelle < TARGET_MS {
+            "unknown: under 10 ms, but podman has no result"
+        } else {
+            "not met: not under 10 ms"
+        };
+        return format!("{verdict} (median: muelle {muelle:.2} ms)");
+    };
+    let podman = p.summary.median;
+    let verdict = match (muelle < TARGET_MS, muelle < podman) {
+        (true, true) => "met",
+        (false, true) => "not met: not under 10 ms",
+        (true, false) => "not met: not faster than podman",
+        (false, false) => "not met: not under 10 ms nor faster than podman",
+    };
+    format!("{verdict} (median: muelle {muelle:.2} ms, podman {podman:.2} ms)")
+}
+
+/// The results as an aligned table, one line per row.
+pub fn table(rows: &[Row]) -> String {
+    let header = [
+        "operation",
+        "tool",
+        "runs",
+        "median ms",
+        "p90 ms",
+        "vs podman",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let mut cells = vec![row.op.name().to_owned(), row.tool.name().to_owned()];
+            match &row.result {
+                RowResult::Measured(m) => {
+                    let total = m.runs + m.failures.len();
+                    cells.push(if m.failures.is_empty() {
+                        m.runs.to_string()
+                    } else {
+                        format!("{}/{total}", m.runs)
+                    });
+                    cells.push(format!("{:.2}", m.summary.median));
+                    cells.push(format!("{:.2}", m.summary.p90));
+                    cells.push(
+                        ratio_to_podman(row, rows).map_or("-".to_owned(), |r| format!("{r:.2}x")),
+                    );
+                }
+                RowResult::Failed(reason) => cells.push(format!("failed: {reason}")),
+                RowResult::Skipped(reason) => cells.push(format!("skipped: {reason}")),
+            }
+            cells
+        })
+        .collect();
+    // Widths from the header and the full rows; a failure's reason spans
+    // the columns after the operation and tool.
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &cells {
+        let columns = if row.len() == header.len() {
+            row.len()
+        } else {
+            2
+        };
+        for (width, cell) in widths.iter_mut().zip(row).take(columns) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| match widths.get(i) {
+                // Names left-aligned, numbers right-aligned; a last, spanning cell as is.
+                Some(w) if i < 2 => format!("{cell:<w$}"),
+                Some(w) if cells.len() == header.len() => format!("{cell:>w$}"),
+                _ => cell.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = line(&header.map(str::to_owned)) + "\n";
+    for row in &cells {
+        out += &line(row);
+        out.push('\n');
+    }
+    out
+}
+
+/// The target line and its state for each operation.
+pub fn target(rows: &[Row]) -> String {
+    let mut out = format!("target: {TARGET}\n");
+    let width = OPS.iter().map(|op| op.name().len()).max().unwrap_or(0) + 1;
+    for op in OPS {
+        let label = format!("{}:", op.name());
+        out += &format!("  {label:<width$} {}\n", target_state(rows, op));
+    }
+    out
+}
+
+/// The results, settings and target state as one JSON document.
+pub fn json(args: &Args, rows: &[Row]) -> Value {
+    let target: serde_json::Map<String, Value> = OPS
+        .iter()
+        .map(|op| (op.name().to_owned(), Value::String(target_state(rows, *op))))
+        .collect();
+    json!({
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "volumes": args.volumes,
+        "results": rows.iter().map(|row| row_json(row, rows)).collect::<Vec<_>>(),
+        "target": { "text": TARGET, "operations": target },
+    })
+}
+
+fn row_json(row: &Row, rows: &[Row]) -> Value {
+    let mut value = json!({ "operation": row.op.name(), "tool": row.tool.name() });
+    let fields = match &row.result {
+        RowResult::Measured(m) => json!({
+            "status": "ok",
+            "runs": m.runs,
+            "failures": m.failures,
+            "median_ms": m.summary.median,
+            "p90_ms": m.summary.p90,
+            "ratio_to_podman": ratio_to_podman(row, rows),
+        }),
+        RowResult::Failed(reason) => json!({ "status": "failed", "reason": reason }),
+        RowResult::Skipped(reason) => json!({ "status": "skipped", "reason": reason }),
+    };
+    if let (Some(value), Value::Object(fields)) = (value.as_object_mut(), fields) {
+        value.extend(fields);
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::stats::Summary;
+
+    fn measured_row(op: Op, tool: Tool, median: f64) -> Row {
+        Row {
+            op,
+            tool,
+            result: RowResult::Measured(Measured {
+                summary: Summary {
+                    median,
+                    p90: median * 1.5,
+                },
+                runs: 20,
+                failures: Vec::new(),
+            }),
+        }
+    }
+
+    fn rows() -> Vec<Row> {
+        vec![
+            measured_row(Op::Create, Tool::Muelle, 4.0),
+            measured_row(Op::Create, Tool::Podman, 16.0),
+            measured_row(Op::Ls, Tool::Muelle, 12.0),
+            measured_row(Op::Ls, Tool::Podman, 20.0),
+            measured_row(Op::Inspect, Tool::Muelle, 3.0),
+            Row {
+                op: Op::Inspect,
+                tool: Tool::Podman,
+                result: RowResult::Skipped("not installed".to_owned()),
+            },
+            Row {
+                op: Op::Rm,
+                tool: Tool::Muelle,
+                result: RowResult::Failed("boom".to_owned()),
+            },
+            measured_row(Op::Rm, Tool::Podman, 15.0),
+        ]
+    }
+
+    #[test]
+    fn table_shows_ratio_to_podman_and_reasons() {
+        let table = table(&rows());
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].starts_with("operation       tool    runs  median ms"),
+            "{table}"
+        );
+        assert!(
+            lines[1].contains("4.00") && lines[1].ends_with("0.25x"),
+            "{table}"
+        );
+        assert!(lines[2].ends_with("1.00x"), "{table}");
+        assert!(
+            lines[6].ends_with("podman  skipped: not installed"),
+            "{table}"
+        );
+        assert!(lines[7].ends_with("muelle  failed: boom"), "{table}");
+    }
+
+    #[test]
+    fn target_needs_both_under_10_ms_and_faster() {
+        let target = target(&rows());
+        assert!(target.starts_with(&format!("target: {TARGET}\n")));
+        assert!(target.contains("volume create:  met (median: muelle 4.00 ms, podman 16.00 ms)"));
+        assert!(target.contains("volume ls:      not met: not under 10 ms"));
+        assert!(target.contains("volume inspect: unknown: under 10 ms, but podman has no result"));
+        assert!(target.contains("volume rm:      unknown: muelle has no result"));
+    }
+}
