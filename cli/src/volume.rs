@@ -142,16 +142,15 @@ pub fn check(global: &Global, repair: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the store for the moment `f` needs it, once per command, and
-/// flushes it before the command prints its result.
+/// Opens the store for the moment `f` needs it, once per command. Every
+/// write of the store is flushed before it returns, so a read-only command
+/// pays no fsync of its own.
 fn with_volumes<R>(
     global: &Global,
     f: impl FnOnce(&Volumes<'_>) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
     let store = Store::open(&global.root)?;
-    let result = f(&Volumes::new(&store, &global.root))?;
-    store.flush()?;
-    Ok(result)
+    f(&Volumes::new(&store, &global.root))
 }
 
 fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {

@@ -72,6 +72,8 @@ pub struct Store {
     /// Serialises writers in this process, so that a transaction's reads stay
     /// true until it commits.
     write_lock: Mutex<()>,
+    /// A write happened since the last flush.
+    dirty: std::sync::atomic::AtomicBool,
 }
 
 thread_local! {
@@ -137,6 +139,7 @@ impl Store {
             db,
             trees,
             write_lock: Mutex::new(()),
+            dirty: std::sync::atomic::AtomicBool::new(false),
         };
         schema::upgrade(&store, migrations)?;
         Ok(store)
@@ -193,6 +196,8 @@ impl Store {
     /// does; this is for a caller who wants to be sure before it exits.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
+        self.dirty
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -211,6 +216,7 @@ impl Store {
     /// thread is inside a transaction.
     fn lock_writes(&self) -> Result<std::sync::MutexGuard<'_, ()>, StoreError> {
         InTransaction::check()?;
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         // A panic inside a transaction leaves nothing half-written (writes
         // are buffered until commit), so a poisoned lock is still good.
         Ok(self.write_lock.lock().unwrap_or_else(|p| p.into_inner()))
@@ -218,9 +224,13 @@ impl Store {
 }
 
 impl Drop for Store {
-    /// Best effort: a caller that needs to see a flush error calls
-    /// [`Store::flush`] first.
+    /// Every write path flushed already; only a store that was written
+    /// through the backend directly (never, outside this module) could
+    /// hold unflushed data. A read-only command pays no fsync here.
     fn drop(&mut self) {
+        if !self.dirty.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         if let Err(e) = self.db.flush() {
             tracing::warn!(path = %self.path.display(), "metadata store: flush on close failed: {e}");
         }
