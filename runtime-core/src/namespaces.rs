@@ -38,6 +38,10 @@ pub struct Plan {
     /// Joined by path, the user namespace first: joining it grants the
     /// capabilities needed to join the others.
     pub join: Vec<(CloneFlags, OwnedFd)>,
+    /// Joined namespaces that are the runtime's own (the host's, as a
+    /// rule): the container does not own them, so e.g. their sysctls are
+    /// the host's.
+    pub runtime_owned: CloneFlags,
 }
 
 impl Plan {
@@ -46,6 +50,7 @@ impl Plan {
             new: CloneFlags::empty(),
             new_cgroup: false,
             join: Vec::new(),
+            runtime_owned: CloneFlags::empty(),
         };
         let mut seen = CloneFlags::empty();
         for ns in namespaces {
@@ -59,7 +64,11 @@ impl Plan {
             seen |= flag;
             match ns.path() {
                 Some(path) if !path.as_os_str().is_empty() => {
-                    plan.join.push((flag, open_namespace(path, ns.typ())?));
+                    let fd = open_namespace(path, ns.typ())?;
+                    if is_runtime_namespace(&fd, ns.typ()) {
+                        plan.runtime_owned |= flag;
+                    }
+                    plan.join.push((flag, fd));
                 }
                 _ if flag == CloneFlags::CLONE_NEWCGROUP => plan.new_cgroup = true,
                 _ => plan.new |= flag,
@@ -76,6 +85,12 @@ impl Plan {
             || self.join.iter().any(|(f, _)| *f == flag)
     }
 
+    /// Whether the container has a namespace of this kind that is not the
+    /// runtime's (new, or joined from another container).
+    pub fn owns(&self, flag: CloneFlags) -> bool {
+        self.has(flag) && !self.runtime_owned.contains(flag)
+    }
+
     /// Whether the container lives in a user namespace of its own, new or
     /// joined: then mknod is not allowed and devices are bind-mounted.
     pub fn in_user_namespace(&self) -> bool {
@@ -88,6 +103,17 @@ impl Plan {
             setns(fd.as_fd(), *flag).context(|| format!("joining namespace {flag:?}"))?;
         }
         Ok(())
+    }
+}
+
+/// Whether `fd` is the namespace the runtime itself is in.
+fn is_runtime_namespace(fd: &OwnedFd, typ: LinuxNamespaceType) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata(format!("/proc/self/ns/{typ}"));
+    let theirs = nix::sys::stat::fstat(fd);
+    match (ours, theirs) {
+        (Ok(o), Ok(t)) => o.dev() == t.st_dev && o.ino() == t.st_ino,
+        _ => false,
     }
 }
 
@@ -127,6 +153,9 @@ mod tests {
             "user is joined first"
         );
         assert!(plan.in_user_namespace());
+        // Joining our own namespaces by path: the container does not own them.
+        assert!(!plan.owns(CloneFlags::CLONE_NEWNET));
+        assert!(plan.owns(CloneFlags::CLONE_NEWPID));
     }
 
     #[test]

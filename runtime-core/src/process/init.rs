@@ -129,7 +129,7 @@ fn prepare_and_exec(args: &InitArgs<'_>, channel: &Channel) -> Result<Infallible
     if args.process.terminal().unwrap_or(false) {
         setup_terminal(args, channel)?;
     }
-    rootfs::write_sysctls(args.spec)?;
+    rootfs::write_sysctls(args.spec, args.namespaces)?;
     rootfs::finalize(args.spec)?;
 
     let umask = args.process.user().umask().unwrap_or(0o022);

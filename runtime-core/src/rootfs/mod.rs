@@ -410,7 +410,7 @@ fn mask_path(path: &Path) -> Result<()> {
 /// (runc's rule): /proc/sys/vm, most of kernel.*, and net.* in the host's
 /// network namespace are the host's, and init still runs with every
 /// capability here, so writing them would change the host.
-pub fn write_sysctls(spec: &Spec) -> Result<()> {
+pub fn write_sysctls(spec: &Spec, namespaces: &crate::namespaces::Plan) -> Result<()> {
     let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
     };
@@ -426,7 +426,7 @@ pub fn write_sysctls(spec: &Spec) -> Result<()> {
         if !valid {
             return Err(Error::InvalidSpec(format!("invalid sysctl name {key:?}")));
         }
-        check_sysctl_namespace(spec, key)?;
+        check_sysctl_namespace(namespaces, key)?;
     }
     for (key, value) in sysctls {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
@@ -438,8 +438,8 @@ pub fn write_sysctls(spec: &Spec) -> Result<()> {
 /// Refuses a sysctl that no namespace of the container's own covers.
 /// (A namespace joined by path counts as the container's own; runc also
 /// refuses net.* when that path is the host's network namespace.)
-fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
-    use oci_spec::runtime::LinuxNamespaceType as Ns;
+fn check_sysctl_namespace(namespaces: &crate::namespaces::Plan, key: &str) -> Result<()> {
+    use nix::sched::CloneFlags as Ns;
     const IPC: [&str; 8] = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -450,20 +450,17 @@ fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
         "kernel.shmmni",
         "kernel.shm_rmid_forced",
     ];
-    let has = |wanted: Ns| {
-        spec.linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|list| list.iter().any(|ns| ns.typ() == wanted))
-    };
+    // A namespace joined by path counts only if it isn't the runtime's
+    // own (runc compares the inodes too).
+    let has = |wanted: Ns| namespaces.owns(wanted);
     // "net/ipv4/ip_forward" is the same sysctl as "net.ipv4.ip_forward".
     let dotted = key.replace('/', ".");
     let needs = if IPC.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
-        Some((Ns::Ipc, "ipc"))
+        Some((Ns::CLONE_NEWIPC, "ipc"))
     } else if dotted.starts_with("net.") {
-        Some((Ns::Network, "network"))
+        Some((Ns::CLONE_NEWNET, "network"))
     } else if dotted == "kernel.domainname" || dotted == "kernel.hostname" {
-        Some((Ns::Uts, "uts"))
+        Some((Ns::CLONE_NEWUTS, "uts"))
     } else {
         None
     };
@@ -482,21 +479,22 @@ fn check_sysctl_namespace(spec: &Spec, key: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn spec_with(namespaces: &[&str]) -> Spec {
-        let ns: Vec<_> = namespaces
+    fn plan_with(namespaces: &[serde_json::Value]) -> crate::namespaces::Plan {
+        let ns: Vec<oci_spec::runtime::LinuxNamespace> =
+            serde_json::from_value(serde_json::json!(namespaces)).expect("namespaces");
+        crate::namespaces::Plan::from_spec(&ns).expect("plan")
+    }
+
+    fn types(names: &[&str]) -> Vec<serde_json::Value> {
+        names
             .iter()
             .map(|t| serde_json::json!({ "type": t }))
-            .collect();
-        serde_json::from_value(serde_json::json!({
-            "ociVersion": "1.0.2",
-            "linux": { "namespaces": ns }
-        }))
-        .expect("spec")
+            .collect()
     }
 
     #[test]
     fn only_sysctls_of_the_containers_own_namespaces_pass() {
-        let spec = spec_with(&["network", "ipc", "mount"]);
+        let spec = plan_with(&types(&["network", "ipc", "mount"]));
         for ok in [
             "net.ipv4.ip_forward",
             "net/ipv4/ip_forward",
@@ -514,8 +512,14 @@ mod tests {
             let err = check_sysctl_namespace(&spec, refused).unwrap_err();
             assert!(err.to_string().contains(refused), "{err}");
         }
-        let host_net = spec_with(&["ipc", "uts", "mount"]);
+        let host_net = plan_with(&types(&["ipc", "uts", "mount"]));
         assert!(check_sysctl_namespace(&host_net, "net.ipv4.ip_forward").is_err());
         assert!(check_sysctl_namespace(&host_net, "kernel.domainname").is_ok());
+        // The host's network namespace joined by path is still the host's.
+        let joined_host = plan_with(&[
+            serde_json::json!({ "type": "network", "path": "/proc/self/ns/net" }),
+            serde_json::json!({ "type": "mount" }),
+        ]);
+        assert!(check_sysctl_namespace(&joined_host, "net.ipv4.ip_forward").is_err());
     }
 }
