@@ -1,6 +1,7 @@
 //! `cargo xtask bench <what>`: performance measurements of muelle against
 //! its rivals. One module per thing measured: `runtime`, `storage`.
 
+mod common;
 mod runtime;
 mod stats;
 mod storage;

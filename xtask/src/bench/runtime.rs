@@ -115,35 +115,9 @@ struct Row {
     result: RowResult,
 }
 
-enum RowResult {
-    Measured(Measured),
-    Failed(String),
-    Skipped(String),
-}
+type RowResult = super::common::RowResult<Measured>;
 
-/// Why a runtime was not measured at all.
-enum Unavailable {
-    Skipped(String),
-    Failed(String),
-}
-
-impl Unavailable {
-    fn to_result(&self) -> RowResult {
-        match self {
-            Self::Skipped(reason) => RowResult::Skipped(reason.clone()),
-            Self::Failed(reason) => RowResult::Failed(reason.clone()),
-        }
-    }
-}
-
-impl std::fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
-            Self::Failed(reason) => write!(f, "failed: {reason}"),
-        }
-    }
-}
+use super::common::Unavailable;
 
 struct Measured {
     summary: Summary,

@@ -135,11 +135,7 @@ struct Row {
     result: RowResult,
 }
 
-enum RowResult {
-    Measured(Measured),
-    Failed(String),
-    Skipped(String),
-}
+type RowResult = super::common::RowResult<Measured>;
 
 struct Measured {
     summary: Summary,
@@ -147,29 +143,7 @@ struct Measured {
     failures: Vec<String>,
 }
 
-/// Why a tool was not measured at all.
-enum Unavailable {
-    Skipped(String),
-    Failed(String),
-}
-
-impl Unavailable {
-    fn to_result(&self) -> RowResult {
-        match self {
-            Self::Skipped(reason) => RowResult::Skipped(reason.clone()),
-            Self::Failed(reason) => RowResult::Failed(reason.clone()),
-        }
-    }
-}
-
-impl std::fmt::Display for Unavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
-            Self::Failed(reason) => write!(f, "failed: {reason}"),
-        }
-    }
-}
+use super::common::Unavailable;
 
 pub fn run(args: &Args) -> Result<()> {
     let mut rows = Vec::new();

@@ -83,40 +83,7 @@ pub fn table(rows: &[Row]) -> String {
             cells
         })
         .collect();
-    // Widths from the header and the full rows; a failure's reason spans
-    // the columns after the runtime and variant.
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
-        let columns = if row.len() == header.len() {
-            row.len()
-        } else {
-            2
-        };
-        for (width, cell) in widths.iter_mut().zip(row).take(columns) {
-            *width = (*width).max(cell.len());
-        }
-    }
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| match widths.get(i) {
-                // Names left-aligned, numbers right-aligned; a last, spanning cell as is.
-                Some(w) if i < 2 => format!("{cell:<w$}"),
-                Some(w) if cells.len() == header.len() => format!("{cell:>w$}"),
-                _ => cell.clone(),
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    let mut out = line(&header.map(str::to_owned)) + "\n";
-    for row in &cells {
-        out += &line(row);
-        out.push('\n');
-    }
-    out
+    super::super::common::render_table(&header, &cells)
 }
 
 /// The target line and its state in each variant.

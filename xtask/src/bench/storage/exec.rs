@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -84,38 +84,13 @@ fn wait_with_timeout(
     {
         // SAFETY: fd was just returned by pidfd_open and nothing else owns it.
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        if !readable_within(&pidfd, timeout)? {
+        if !super::super::common::readable_within(&pidfd, timeout)? {
             child.kill()?;
             child.wait()?;
             return Ok(None);
         }
     }
     child.wait().map(Some)
-}
-
-/// Polls `fd` for reading: `false` when `timeout` passes first.
-fn readable_within(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let left_ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-        let mut pollfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd for the whole call.
-        match unsafe { libc::poll(&mut pollfd, 1, left_ms) } {
-            0 => return Ok(false),
-            n if n > 0 => return Ok(true),
-            _ => {
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,100 @@
+//! What every bench shares: the outcome of a row, the table layout, and a
+//! bounded wait on a child process.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// One row of a bench table: measured, failed or skipped.
+pub enum RowResult<M> {
+    Measured(M),
+    Failed(String),
+    Skipped(String),
+}
+
+/// Why a tool was not measured at all.
+pub enum Unavailable {
+    Skipped(String),
+    Failed(String),
+}
+
+impl Unavailable {
+    pub fn to_result<M>(&self) -> RowResult<M> {
+        match self {
+            Self::Skipped(reason) => RowResult::Skipped(reason.clone()),
+            Self::Failed(reason) => RowResult::Failed(reason.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
+            Self::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+/// Lays out a table: the first two columns (names) left-aligned, numbers
+/// right-aligned; a row shorter than the header (a failure's reason after
+/// the two names) lets its last cell span the rest.
+pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        let columns = if row.len() == header.len() {
+            row.len()
+        } else {
+            2
+        };
+        for (width, cell) in widths.iter_mut().zip(row).take(columns) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| match widths.get(i) {
+                Some(w) if i < 2 => format!("{cell:<w$}"),
+                Some(w) if cells.len() == header.len() => format!("{cell:>w$}"),
+                _ => cell.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let mut out = line(&header) + "\n";
+    for row in rows {
+        out += &line(row);
+        out.push('\n');
+    }
+    out
+}
+
+/// Polls `fd` (a pidfd) for reading: `false` when `timeout` passes first.
+pub fn readable_within(fd: &OwnedFd, timeout: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let left_ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        let mut pollfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the whole call.
+        match unsafe { libc::poll(&mut pollfd, 1, left_ms) } {
+            0 => return Ok(false),
+            n if n > 0 => return Ok(true),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
