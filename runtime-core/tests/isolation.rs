@@ -11,7 +11,6 @@ use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ fn the_process_holds_exactly_the_spec_capabilities() {
     let docker = runtime_core::capabilities::docker_default();
     let mut bundle = Bundle::new(&["cat", "/proc/self/status"]);
     bundle.edit(|s| set_caps(s, &docker, &[]));
-    let (out, id) = run(&rt, &bundle, "caps");
+    let (out, id) = rt.run_bundle(&bundle, "caps");
     assert!(out.status.success(), "{}", stderr(&out));
     let status = stdout(&out);
     let want = cap_mask(&docker);
@@ -56,7 +55,7 @@ fn a_non_root_user_keeps_its_ambient_capabilities_only() {
         set_caps(s, &docker, &ambient);
         s["process"]["user"] = json!({ "uid": 1000, "gid": 1000 });
     });
-    let (out, id) = run(&rt, &bundle, "ambient");
+    let (out, id) = rt.run_bundle(&bundle, "ambient");
     assert!(out.status.success(), "{}", stderr(&out));
     let status = stdout(&out);
     // After exec a non-root process keeps what is ambient, nothing else.
@@ -82,7 +81,7 @@ fn a_spec_without_capabilities_grants_none() {
             s["process"]["noNewPrivileges"] = json!(nnp);
             s["process"].as_object_mut().unwrap().remove("capabilities");
         });
-        let (out, id) = run(&rt, &bundle, "nocaps");
+        let (out, id) = rt.run_bundle(&bundle, "nocaps");
         assert!(out.status.success(), "{}", stderr(&out));
         let status = stdout(&out);
         for field in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
@@ -109,7 +108,7 @@ fn chown_needs_cap_chown() {
     for (set, allowed) in [(&docker, true), (&without, false)] {
         let mut bundle = Bundle::new(&["sh", "-c", "touch /tmp/x && chown 1 /tmp/x"]);
         bundle.edit(|s| set_caps(s, set, &[]));
-        let (out, id) = run(&rt, &bundle, "chown");
+        let (out, id) = rt.run_bundle(&bundle, "chown");
         let owner = std::os::unix::fs::MetadataExt::uid(
             &std::fs::metadata(bundle.rootfs().join("tmp/x")).expect("touch ran"),
         );
@@ -144,7 +143,7 @@ fn the_process_runs_as_the_spec_user_and_groups() {
     bundle.edit(|s| {
         s["process"]["user"] = json!({ "uid": 65534, "gid": 65534, "additionalGids": [5, 100] });
     });
-    let (out, id) = run(&rt, &bundle, "user");
+    let (out, id) = rt.run_bundle(&bundle, "user");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -183,7 +182,7 @@ fn the_spec_umask_shapes_new_files() {
             "touch /tmp/f && mkdir /tmp/d && stat -c %a /tmp/f /tmp/d",
         ]);
         bundle.edit(|s| s["process"]["user"]["umask"] = json!(umask));
-        let (out, id) = run(&rt, &bundle, "umask");
+        let (out, id) = rt.run_bundle(&bundle, "umask");
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(stdout(&out), format!("{file}\n{dir}\n"), "umask {umask:o}");
         assert_gone(&rt, &id);
@@ -197,7 +196,7 @@ fn no_new_privileges_is_set_only_when_asked() {
     for (nnp, want) in [(true, "1"), (false, "0")] {
         let mut bundle = Bundle::new(&["grep", "^NoNewPrivs:", "/proc/self/status"]);
         bundle.edit(|s| s["process"]["noNewPrivileges"] = json!(nnp));
-        let (out, id) = run(&rt, &bundle, "nnp");
+        let (out, id) = rt.run_bundle(&bundle, "nnp");
         assert!(out.status.success(), "{}", stderr(&out));
         let value = stdout(&out);
         assert_eq!(
@@ -221,7 +220,7 @@ fn rlimit_nofile_is_what_the_spec_says() {
     bundle.edit(|s| {
         s["process"]["rlimits"] = json!([{ "type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000 }]);
     });
-    let (out, id) = run(&rt, &bundle, "rlimit");
+    let (out, id) = rt.run_bundle(&bundle, "rlimit");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -289,7 +288,7 @@ fn dockers_seccomp_profile_denies_namespaces_but_not_normal_work() {
                 s["linux"]["seccomp"] = profile.clone();
             }
         });
-        let (out, id) = run(&rt, &bundle, "seccomp");
+        let (out, id) = rt.run_bundle(&bundle, "seccomp");
         let case = format!("seccomp {seccomp}, noNewPrivileges {nnp}");
         if seccomp {
             assert_eq!(out.status.code(), Some(1), "{case}: {}", stderr(&out));
@@ -325,7 +324,7 @@ fn a_custom_seccomp_profile_returns_the_errno_it_names() {
             ]
         });
     });
-    let (out, id) = run(&rt, &bundle, "seccomp-custom");
+    let (out, id) = rt.run_bundle(&bundle, "seccomp-custom");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "mkdir=1\nln=1\ntouched\n");
     let err = stderr(&out);
@@ -360,7 +359,7 @@ fn a_read_only_root_keeps_its_tmpfs_writable() {
             json!({ "destination": "/tmp", "type": "tmpfs", "source": "tmpfs" }),
         );
     });
-    let (out, id) = run(&rt, &bundle, "readonly");
+    let (out, id) = rt.run_bundle(&bundle, "readonly");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "root=1\ntmp-ok\nprocsys=1\n");
     let err = stderr(&out);
@@ -403,7 +402,7 @@ fn masked_paths_show_nothing() {
                 .push(json!(p));
         }
     });
-    let (out, id) = run(&rt, &bundle, "masked");
+    let (out, id) = rt.run_bundle(&bundle, "masked");
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -448,7 +447,7 @@ fn deny_all_devices_leaves_the_defaults_usable_and_nothing_else() {
             json!([{ "allow": false, "access": "rwm" }])
         );
     });
-    let (out, id) = run(&rt, &bundle, "devices");
+    let (out, id) = rt.run_bundle(&bundle, "devices");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
@@ -481,7 +480,7 @@ fn a_spec_device_is_created_and_usable() {
             "fileMode": 0o640, "uid": 0, "gid": 5
         }]);
     });
-    let (out, id) = run(&rt, &bundle, "fuse");
+    let (out, id) = rt.run_bundle(&bundle, "fuse");
     assert!(out.status.success(), "{}", stderr(&out));
     // Major and minor print in hex.
     assert_eq!(
@@ -516,7 +515,7 @@ fn sysctls_apply_inside_the_network_namespace_only() {
             "net.ipv4.ip_unprivileged_port_start": want_ports,
         });
     });
-    let (out, id) = run(&rt, &bundle, "sysctl");
+    let (out, id) = rt.run_bundle(&bundle, "sysctl");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("{want_forward}\n{want_ports}\n"));
     host.assert_unchanged();
@@ -848,7 +847,7 @@ fn an_image_dev_symlink_cannot_lead_mounts_out_of_the_rootfs() {
             std::fs::create_dir_all(bundle.rootfs().join(&target[1..])).unwrap();
         }
         bundle.edit(|_| {});
-        let (out, id) = run(&rt, &bundle, "hostile-dev");
+        let (out, id) = rt.run_bundle(&bundle, "hostile-dev");
         assert_untouched(marker.path());
         if n == 0 {
             assert!(out.status.success(), "{target}: {}", stderr(&out));
@@ -878,7 +877,7 @@ fn an_image_proc_or_sys_symlink_is_refused() {
         std::fs::remove_dir(&link).unwrap();
         std::os::unix::fs::symlink(target, &link).unwrap();
         bundle.edit(|_| {});
-        let (out, id) = run(&rt, &bundle, "hostile-proc");
+        let (out, id) = rt.run_bundle(&bundle, "hostile-proc");
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "/{dir} -> {target}: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -892,13 +891,6 @@ fn an_image_proc_or_sys_symlink_is_refused() {
 
 // ---------------------------------------------------------------------------
 // helpers
-
-/// `run` of the bundle in the foreground under a new id.
-fn run(rt: &Runtime, bundle: &Bundle, what: &str) -> (Output, String) {
-    let id = rt.id(what);
-    let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
-    (out, id)
-}
 
 fn set_caps(spec: &mut Value, caps: &[String], ambient: &[String]) {
     spec["process"]["capabilities"] = json!({

@@ -14,8 +14,7 @@ fn run_returns_the_container_exit_status() {
     let rt = Runtime::new();
     for (script, code) in [("exit 0", 0), ("exit 3", 3)] {
         let bundle = Bundle::new(&["sh", "-c", script]);
-        let id = rt.id("exit");
-        let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+        let (out, id) = rt.run_bundle(&bundle, "exit");
         assert_eq!(out.status.code(), Some(code), "{script}: {}", stderr(&out));
         assert_gone(&rt, &id);
     }
@@ -53,8 +52,7 @@ fn the_process_is_pid_1_with_the_spec_hostname_and_own_stdio() {
         "echo pid=$$; hostname; ls /proc/self/fd | wc -l",
     ]);
     bundle.edit(|s| s["hostname"] = json!("dock-7"));
-    let id = rt.id("pid1");
-    let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let (out, id) = rt.run_bundle(&bundle, "pid1");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -63,6 +61,7 @@ fn the_process_is_pid_1_with_the_spec_hostname_and_own_stdio() {
     // 0, 1, 2 and the descriptor ls uses to read the folder: nothing of
     // the runtime's leaks in (CVE-2024-21626).
     assert_eq!(lines[2].trim(), "4", "unexpected inherited descriptors");
+    assert_gone(&rt, &id);
 }
 
 #[test]
@@ -216,8 +215,7 @@ fn pids_limit_stops_a_fork_loop() {
                   read n < /sys/fs/cgroup/pids/pids.current; echo current=$n";
     let mut bundle = Bundle::new(&["sh", "-c", script]);
     bundle.edit(|s| s["linux"]["resources"]["pids"] = json!({ "limit": 10 }));
-    let id = rt.id("pids");
-    let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let (out, id) = rt.run_bundle(&bundle, "pids");
     assert!(
         stderr(&out).contains("fork"),
         "forks beyond the limit must fail: {}",
@@ -298,8 +296,7 @@ fn a_mount_through_an_image_symlink_stays_in_the_rootfs() {
             "destination": "/etc/muelle-evil", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
         }));
     });
-    let id = rt.id("symlink");
-    let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let (out, id) = rt.run_bundle(&bundle, "symlink");
     assert!(
         !std::path::Path::new("/etc/muelle-evil").exists(),
         "a folder landed on the host's /etc"
@@ -332,8 +329,7 @@ fn hooks_run_at_their_points_with_the_state() {
         // The hooks that run inside the container need /bin/sh there.
         s["root"]["readonly"] = json!(false);
     });
-    let id = rt.id("hooks");
-    let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let (out, id) = rt.run_bundle(&bundle, "hooks");
     assert!(out.status.success(), "{}", stderr(&out));
     let host_side = std::fs::read_to_string(&log).expect("hooks ran");
     let inside =
@@ -395,8 +391,7 @@ fn user_namespace_maps_root_to_an_unprivileged_host_id() {
         .status()
         .unwrap();
     assert!(chown.success());
-    let id = rt.id("userns");
-    let out = rt.run(&["run", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    let (out, id) = rt.run_bundle(&bundle, "userns");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let mut lines = text.lines();

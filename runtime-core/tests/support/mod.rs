@@ -169,6 +169,19 @@ impl Runtime {
         }
     }
 
+    /// `run` of the bundle in the foreground under a new id named after
+    /// `what`; returns the output and the id.
+    pub fn run_bundle(&self, bundle: &Bundle, what: &str) -> (Output, String) {
+        let id = self.id(what);
+        let bundle = bundle
+            .path()
+            .to_str()
+            .expect("utf-8 bundle path")
+            .to_owned();
+        let out = self.run(&["run", "--bundle", &bundle, &id]);
+        (out, id)
+    }
+
     /// A new id, remembered for clean-up.
     pub fn id(&self, prefix: &str) -> String {
         let id = unique_id(prefix);
