@@ -4,6 +4,7 @@
 //! them, and the parsing and policy of bind mounts.
 
 pub mod mounts;
+pub mod plugin;
 pub mod store;
 pub mod time;
 pub mod volume;

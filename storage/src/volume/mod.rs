@@ -3,6 +3,7 @@
 //! keeps on disk; the two are created and removed together.
 
 mod check;
+mod driver;
 mod local;
 mod name;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use check::Finding;
+pub use driver::{Driver, Scope};
 pub use local::LocalDriver;
 pub use name::VolumeName;
 
@@ -51,6 +53,12 @@ pub enum VolumeError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A plugin that failed to load, timed out or panicked.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
+    /// A driver's own refusal or failure, in its words.
+    #[error("volume driver {driver}: {message}")]
+    Driver { driver: String, message: String },
 }
 
 pub type Result<T, E = VolumeError> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! The quota volume driver (being written).

@@ -1,0 +1,47 @@
+//! What every volume driver does, whether built in (`local`) or loaded
+//! from a plugin: the operations of docker's volume plugin protocol.
+//! `Volumes` keeps the records; a driver keeps the data.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{Result, VolumeName};
+
+/// Where a driver's volumes can be seen from, as docker's `Scope`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Local,
+    Global,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Local => "local",
+            Scope::Global => "global",
+        }
+    }
+}
+
+pub trait Driver {
+    fn name(&self) -> &str;
+    fn scope(&self) -> Scope;
+    /// Makes the volume's storage. Options are the driver's to check: a
+    /// bad one is `VolumeError::InvalidOption` (or a driver error) and
+    /// nothing is made.
+    fn create(&self, name: &VolumeName, options: &BTreeMap<String, String>) -> Result<()>;
+    /// Deletes the volume's storage; `NotFound` when there is none.
+    fn remove(&self, name: &VolumeName) -> Result<()>;
+    /// Makes the volume available for `caller` (a container id) and
+    /// returns its host path. The driver counts its callers: mounting
+    /// twice for one caller counts once.
+    fn mount(&self, name: &VolumeName, caller: &str) -> Result<PathBuf>;
+    /// Forgets `caller`; the last one out releases the storage.
+    fn unmount(&self, name: &VolumeName, caller: &str) -> Result<()>;
+    /// The host path while mounted.
+    fn path(&self, name: &VolumeName) -> Result<Option<PathBuf>>;
+    /// The host path (None while not mounted) of an existing volume;
+    /// `NotFound` when the driver has no such volume.
+    fn get(&self, name: &VolumeName) -> Result<Option<PathBuf>>;
+    fn list(&self) -> Result<Vec<VolumeName>>;
+}
