@@ -5,6 +5,7 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, bail};
 use serde_json::json;
+use storage::mounts::BindPolicy;
 use storage::store::Store;
 use storage::volume::{CreateVolume, Filter, Volume, VolumeName, Volumes};
 
@@ -149,8 +150,9 @@ fn with_volumes<R>(
     global: &Global,
     f: impl FnOnce(&Volumes<'_>) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
+    let policy = BindPolicy::load(&global.config)?;
     let store = Store::open(&global.root)?;
-    f(&Volumes::new(&store, &global.root))
+    f(&Volumes::with_policy(&store, &global.root, policy))
 }
 
 fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {

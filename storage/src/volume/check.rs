@@ -54,7 +54,7 @@ impl Volumes<'_> {
         match finding {
             Finding::MissingData(name) => {
                 if let Some(v) = records.iter().find(|v| &v.name == name) {
-                    self.local.create(name, &CreateVolume::default())?;
+                    self.local.recreate_folder(name)?;
                     tracing::info!("recreated {}", v.mountpoint.display());
                 }
             }

@@ -45,3 +45,12 @@ pub trait Driver {
     fn get(&self, name: &VolumeName) -> Result<Option<PathBuf>>;
     fn list(&self) -> Result<Vec<VolumeName>>;
 }
+
+/// A driver `Volumes` can hold: built in, or loaded from a plugin.
+pub type SharedDriver = std::sync::Arc<dyn Driver + Send + Sync>;
+
+/// Where drivers that are not built in come from (the plugin host).
+pub trait DriverSource {
+    /// The driver of that name, or None when there is none.
+    fn find(&self, name: &str) -> Result<Option<SharedDriver>>;
+}

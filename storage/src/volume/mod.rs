@@ -2,22 +2,26 @@
 //! it. A volume is a record in the metadata store plus whatever its driver
 //! keeps on disk; the two are created and removed together.
 
+mod attach;
 mod check;
 mod driver;
 mod local;
 mod name;
+mod volumes;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use attach::open_subpath;
 pub use check::Finding;
-pub use driver::{Driver, Scope};
-pub use local::LocalDriver;
+pub use driver::{Driver, DriverSource, Scope, SharedDriver};
+pub use local::{LocalDriver, MountOptions};
 pub use name::VolumeName;
+pub use volumes::Volumes;
 
-use crate::store::{Record, Store, StoreError};
+use crate::store::{Record, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
@@ -53,6 +57,8 @@ pub enum VolumeError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Policy(#[from] crate::mounts::PolicyError),
     /// A plugin that failed to load, timed out or panicked.
     #[error(transparent)]
     Plugin(#[from] crate::plugin::PluginError),
@@ -159,152 +165,10 @@ impl Filter {
     }
 }
 
-/// The volumes of one data root, over an open store.
-pub struct Volumes<'s> {
-    store: &'s Store,
-    local: LocalDriver,
-}
-
-impl<'s> Volumes<'s> {
-    pub fn new(store: &'s Store, data_root: &Path) -> Volumes<'s> {
-        Volumes {
-            store,
-            local: LocalDriver::new(data_root),
-        }
-    }
-
-    fn driver(&self, name: &str) -> Result<&LocalDriver> {
-        match name {
-            "local" => Ok(&self.local),
-            other => Err(VolumeError::UnknownDriver(other.to_owned())),
-        }
-    }
-
-    /// Creates the volume, or returns the existing one of that name when
-    /// the driver matches (docker's `volume create` is idempotent).
-    pub fn create(&self, req: CreateVolume) -> Result<Volume> {
-        let driver_name = req.driver.clone().unwrap_or_else(|| "local".to_owned());
-        let driver = self.driver(&driver_name)?;
-        driver.check_options(&req.options)?;
-        let name = req.name.clone().unwrap_or_else(VolumeName::random);
-        let table = self.store.table::<Volume>()?;
-        if let Some(existing) = table.get(name.as_str())? {
-            if existing.driver != driver_name {
-                return Err(VolumeError::DriverMismatch {
-                    name: name.to_string(),
-                    existing: existing.driver,
-                    asked: driver_name,
-                });
-            }
-            return Ok(existing);
-        }
-        let mountpoint = driver.create(&name, &req)?;
-        let volume = Volume {
-            name: name.clone(),
-            driver: driver_name,
-            mountpoint,
-            created_at: crate::time::now_rfc3339(),
-            labels: req.labels,
-            options: req.options,
-            scope: "local".to_owned(),
-            anonymous: req.anonymous,
-            users: BTreeSet::new(),
-        };
-        // A concurrent command may have won the name meanwhile: the store
-        // decides, and the loser takes the winner's volume.
-        if !table.insert_new(&volume)? {
-            return table
-                .get(name.as_str())?
-                .ok_or_else(|| VolumeError::NotFound(name.to_string()));
-        }
-        Ok(volume)
-    }
-
-    pub fn get(&self, name: &str) -> Result<Volume> {
-        self.store
-            .table::<Volume>()?
-            .get(name)?
-            .ok_or_else(|| VolumeError::NotFound(name.to_owned()))
-    }
-
-    pub fn list(&self, filters: &[Filter]) -> Result<Vec<Volume>> {
-        let all = self.store.table::<Volume>()?.list()?;
-        Ok(all
-            .into_iter()
-            .filter(|v| filters.iter().all(|f| f.matches(v)))
-            .collect())
-    }
-
-    /// Removes an unused volume: its record first (so no container can
-    /// take it meanwhile), then its data.
-    pub fn remove(&self, name: &str) -> Result<Volume> {
-        let volume = self.store.transact_with(|tx| {
-            let Some(volume) = tx.get::<Volume>(name)? else {
-                return Err(VolumeError::NotFound(name.to_owned()));
-            };
-            volume.ensure_unused()?;
-            tx.remove::<Volume>(name)?;
-            Ok(volume)
-        })?;
-        self.driver(&volume.driver)?.remove(&volume.name)?;
-        Ok(volume)
-    }
-
-    /// Renames an unused volume: docker users have asked for this for
-    /// years. The data folder moves first (one rename(2)); if the store
-    /// refuses the new name, it moves back.
-    pub fn rename(&self, old: &str, new: &VolumeName) -> Result<Volume> {
-        let volume = self.get(old)?;
-        volume.ensure_unused()?;
-        if self.store.table::<Volume>()?.get(new.as_str())?.is_some() {
-            return Err(VolumeError::Exists(new.to_string()));
-        }
-        let driver = self.driver(&volume.driver)?;
-        let mountpoint = driver.rename(&volume.name, new)?;
-        let renamed = Volume {
-            name: new.clone(),
-            mountpoint,
-            ..volume.clone()
-        };
-        let result = self.store.transact_with(|tx| {
-            let Some(current) = tx.get::<Volume>(old)? else {
-                return Err(VolumeError::NotFound(old.to_owned()));
-            };
-            current.ensure_unused()?;
-            if !tx.insert_new(&renamed)? {
-                return Err(VolumeError::Exists(new.to_string()));
-            }
-            tx.remove::<Volume>(old)?;
-            Ok(())
-        });
-        if let Err(e) = result {
-            // Put the data back where the unchanged record says it is.
-            let _ = driver.rename(new, &volume.name);
-            return Err(e);
-        }
-        Ok(renamed)
-    }
-
-    /// Unused anonymous volumes, or with `all` every unused volume.
-    pub fn prune(&self, all: bool) -> Result<Vec<Volume>> {
-        let mut removed = Vec::new();
-        for v in self.list(&[Filter::Dangling(true)])? {
-            if all || v.anonymous {
-                match self.remove(v.name.as_str()) {
-                    Ok(v) => removed.push(v),
-                    // Taken or removed by another command meanwhile.
-                    Err(VolumeError::InUse { .. } | VolumeError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(removed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn a_volume_with_users_is_neither_removed_renamed_nor_pruned() {
