@@ -121,6 +121,41 @@ pub enum VolumeCommand {
     },
     /// Rename an unused volume (docker lacks this).
     Rename { old: String, new: String },
+    /// Write a volume's content to a tar archive (stdout unless -o).
+    ///
+    /// Owners, modes (setuid included), mtimes, symlinks, hard links,
+    /// fifos, device nodes and xattrs are kept; the archive reads with GNU
+    /// tar (`tar -xpf`). A volume that containers use is refused unless
+    /// --force.
+    Export {
+        /// Write to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Export even while containers use the volume.
+        #[arg(short, long)]
+        force: bool,
+        /// The volume.
+        name: String,
+    },
+    /// Restore a tar archive into a volume, creating it if needed.
+    ///
+    /// A missing volume is created with the local driver, so a backup
+    /// restores on a fresh machine in one command (podman requires it to
+    /// exist). The archive merges into existing content, replacing files of
+    /// the same name; into an empty volume it lands whole or not at all.
+    /// Entries that would write outside the volume (`..`, paths through
+    /// symlinks, hard links out) refuse the whole import. A volume that
+    /// containers use is refused unless --force.
+    Import {
+        /// Import even while containers use the volume.
+        #[arg(short, long)]
+        force: bool,
+        /// The volume (created if missing).
+        name: String,
+        /// The archive: a file, or `-` for stdin.
+        #[arg(value_name = "FILE|-")]
+        source: String,
+    },
     /// Remove unused anonymous volumes (with -a, every unused volume).
     Prune {
         #[arg(short, long)]

@@ -1,13 +1,15 @@
 //! `muelle volume ...`: output as docker prints it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use storage::mounts::BindPolicy;
 use storage::store::Store;
-use storage::volume::{CreateVolume, Filter, Volume, VolumeName, Volumes};
+use storage::volume::{CreateVolume, Filter, Volume, VolumeError, VolumeName, Volumes, backup};
 
 use crate::args::{Global, VolumeCommand};
 
@@ -121,6 +123,16 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
             }
             writeln!(out, "\nTotal reclaimed space: 0B")?;
         }
+        VolumeCommand::Export {
+            output,
+            force,
+            name,
+        } => export(global, &name, output.as_deref(), force, &mut out)?,
+        VolumeCommand::Import {
+            force,
+            name,
+            source,
+        } => import(global, &name, &source, force)?,
     }
     Ok(())
 }
@@ -204,4 +216,107 @@ fn confirm(all: bool) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Archives move in large writes rather than tar's 512-byte blocks.
+const ARCHIVE_BUFFER: usize = 256 * 1024;
+
+/// `volume export`: to FILE (written beside it and renamed into place, so
+/// a failed export never leaves half a backup or truncates an old one), or
+/// to stdout unless that is a terminal, as podman and docker refuse.
+fn export(
+    global: &Global,
+    name: &str,
+    output: Option<&Path>,
+    force: bool,
+    stdout: &mut impl Write,
+) -> anyhow::Result<()> {
+    if output.is_none() && std::io::stdout().is_terminal() {
+        bail!(
+            "refusing to write a tar archive to a terminal: use --output FILE or redirect stdout"
+        );
+    }
+    let volume = with_volumes(global, |volumes| Ok(volumes.get(name)?))?;
+    let Some(path) = output else {
+        backup::export(
+            &volume,
+            BufWriter::with_capacity(ARCHIVE_BUFFER, stdout),
+            force,
+        )?;
+        return Ok(());
+    };
+    let replaceable = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.is_file(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    if !replaceable {
+        // A device, fifo or symlink (`-o /dev/null`): write through it.
+        let file = File::create(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
+        backup::export(
+            &volume,
+            BufWriter::with_capacity(ARCHIVE_BUFFER, file),
+            force,
+        )?;
+        return Ok(());
+    }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
+    let file = File::options()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .map_err(|e| anyhow!("creating {}: {e}", partial.display()))?;
+    let written = backup::export(
+        &volume,
+        BufWriter::with_capacity(ARCHIVE_BUFFER, file),
+        force,
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|_| {
+        std::fs::rename(&partial, path)
+            .map_err(|e| anyhow!("renaming {} to {}: {e}", partial.display(), path.display()))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
+/// `volume import`: creates a missing volume (local driver) and removes it
+/// again if the import fails, so a refused archive leaves nothing behind.
+fn import(global: &Global, name: &str, source: &str, force: bool) -> anyhow::Result<()> {
+    let name: VolumeName = name.parse()?;
+    // The archive opens before any volume is made for it.
+    let input: Box<dyn Read> = if source == "-" {
+        if std::io::stdin().is_terminal() {
+            bail!("refusing to read a tar archive from a terminal: give a FILE or redirect stdin");
+        }
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(File::open(source).map_err(|e| anyhow!("opening {source}: {e}"))?)
+    };
+    let (volume, created) = with_volumes(global, |volumes| match volumes.get(name.as_str()) {
+        Ok(v) => Ok((v, false)),
+        Err(VolumeError::NotFound(_)) => {
+            let req = CreateVolume {
+                name: Some(name.clone()),
+                ..Default::default()
+            };
+            Ok((volumes.create(req)?, true))
+        }
+        Err(e) => Err(e.into()),
+    })?;
+    let imported = backup::import(
+        &volume,
+        BufReader::with_capacity(ARCHIVE_BUFFER, input),
+        force,
+    );
+    if let Err(e) = imported {
+        if created {
+            let _ = with_volumes(global, |volumes| Ok(volumes.remove(name.as_str())?));
+        }
+        return Err(e.into());
+    }
+    Ok(())
 }

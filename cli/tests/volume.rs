@@ -204,3 +204,182 @@ fn rename_moves_the_data_and_refuses_taken_names() {
         stderr(&out)
     );
 }
+
+/// A ustar entry written byte by byte: the test needs names (`..`) that no
+/// archive library would write.
+fn tar_entry(name: &str, kind: u8, link: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+    h[136..148].copy_from_slice(b"14000000000\0");
+    h[148..156].copy_from_slice(b"        ");
+    h[156] = kind;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..265].copy_from_slice(b"ustar\x0000");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut entry = h.to_vec();
+    entry.extend_from_slice(data);
+    entry.resize(entry.len().next_multiple_of(512), 0);
+    entry
+}
+
+fn data_of(m: &Instance, volume: &str) -> std::path::PathBuf {
+    m.root.path().join("volumes").join(volume).join("_data")
+}
+
+#[test]
+fn export_then_import_into_a_new_volume_keeps_content_and_modes() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let m = Instance::new();
+    assert!(m.muelle(&["volume", "create", "src"]).status.success());
+    let src = data_of(&m, "src");
+    std::fs::create_dir(src.join("private")).expect("mkdir");
+    std::fs::write(src.join("private/key"), "secret").expect("write");
+    std::fs::write(src.join("tool"), "#!/bin/sh\n").expect("write");
+    std::fs::set_permissions(src.join("tool"), PermissionsExt::from_mode(0o4755)).expect("chmod");
+    std::fs::set_permissions(src.join("private"), PermissionsExt::from_mode(0o700)).expect("chmod");
+    std::os::unix::fs::symlink("private/key", src.join("link")).expect("symlink");
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(src.join("private/key"), Some(999), Some(998)).expect("chown");
+    }
+
+    let backup = m.root.path().join("src.tar");
+    let out = m.muelle(&[
+        "volume",
+        "export",
+        "-o",
+        backup.to_str().expect("utf-8"),
+        "src",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let out = m.muelle(&["volume", "import", "dst", backup.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&m.muelle(&["volume", "ls", "-q", "--filter", "name=dst"])),
+        "dst\n"
+    );
+
+    let dst = data_of(&m, "dst");
+    assert_eq!(
+        std::fs::read_to_string(dst.join("private/key")).expect("key"),
+        "secret"
+    );
+    let mode = |p: &str| std::fs::metadata(dst.join(p)).expect("meta").mode() & 0o7777;
+    assert_eq!((mode("tool"), mode("private")), (0o4755, 0o700));
+    assert_eq!(
+        std::fs::read_link(dst.join("link")).expect("link"),
+        std::path::Path::new("private/key")
+    );
+    if nix::unistd::geteuid().is_root() {
+        let key = std::fs::metadata(dst.join("private/key")).expect("key");
+        assert_eq!((key.uid(), key.gid()), (999, 998));
+    }
+
+    // Again into the same volume: a merge that replaces same-named files.
+    std::fs::write(dst.join("private/key"), "changed").expect("write");
+    std::fs::write(dst.join("extra"), "mine").expect("write");
+    let out = m.muelle(&["volume", "import", "dst", backup.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dst.join("private/key")).expect("key"),
+        "secret"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dst.join("extra")).expect("extra"),
+        "mine"
+    );
+}
+
+#[test]
+fn import_reads_stdin_and_export_writes_stdout() {
+    let m = Instance::new();
+    assert!(m.muelle(&["volume", "create", "src"]).status.success());
+    std::fs::write(data_of(&m, "src").join("f"), "piped").expect("write");
+    let exported = m.muelle(&["volume", "export", "src"]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+
+    let mut child = Command::new(MUELLE)
+        .arg("--root")
+        .arg(m.root.path())
+        .args(["volume", "import", "piped", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &exported.stdout)
+        .expect("feed");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(data_of(&m, "piped").join("f")).expect("f"),
+        "piped"
+    );
+}
+
+#[test]
+fn export_refuses_a_terminal() {
+    let m = Instance::new();
+    assert!(m.muelle(&["volume", "create", "src"]).status.success());
+    let pty = nix::pty::openpty(None, None).expect("pty");
+    let out = Command::new(MUELLE)
+        .arg("--root")
+        .arg(m.root.path())
+        .args(["volume", "export", "src"])
+        .stdout(std::process::Stdio::from(pty.slave))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("refusing to write a tar archive to a terminal"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_hostile_archive_is_refused_and_writes_nothing_outside() {
+    let m = Instance::new();
+    let outside = m.root.path().join("outside");
+    std::fs::create_dir(&outside).expect("outside");
+    let mut tar = tar_entry("ok", b'0', "", b"fine");
+    tar.extend(tar_entry("../../../outside/escaped", b'0', "", b"pwned"));
+    tar.extend([0u8; 1024]);
+    let evil = m.root.path().join("evil.tar");
+    std::fs::write(&evil, &tar).expect("write");
+
+    let out = m.muelle(&["volume", "import", "fresh", evil.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "Error: importing into volume fresh: archive entry \"../../../outside/escaped\" \
+         refused: a `..` component in the name\n"
+    );
+    assert_eq!(std::fs::read_dir(&outside).expect("ls").count(), 0);
+    assert_eq!(
+        stdout(&m.muelle(&["volume", "ls", "-q"])),
+        "",
+        "the volume made for the import went with it"
+    );
+
+    // Through a symlink, into an existing volume: refused at that entry.
+    assert!(m.muelle(&["volume", "create", "kept"]).status.success());
+    let mut tar = tar_entry("out", b'2', outside.to_str().expect("utf-8"), b"");
+    tar.extend(tar_entry("out/escaped", b'0', "", b"pwned"));
+    tar.extend([0u8; 1024]);
+    std::fs::write(&evil, &tar).expect("write");
+    let out = m.muelle(&["volume", "import", "kept", evil.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("\"out\" is a symlink"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(&outside).expect("ls").count(), 0);
+    assert_eq!(stdout(&m.muelle(&["volume", "ls", "-q"])), "kept\n");
+}

@@ -3,6 +3,7 @@
 //! keeps on disk; the two are created and removed together.
 
 mod attach;
+pub mod backup;
 mod check;
 mod driver;
 mod local;
@@ -65,6 +66,15 @@ pub enum VolumeError {
     /// A driver's own refusal or failure, in its words.
     #[error("volume driver {driver}: {message}")]
     Driver { driver: String, message: String },
+    /// export/import of a volume containers use, without --force.
+    #[error("volume {name} is in use by container(s) [{}]: stop them or use --force", users.join(", "))]
+    Busy { name: String, users: Vec<String> },
+    #[error("{context}: {source}")]
+    Archive {
+        context: String,
+        #[source]
+        source: crate::archive::ArchiveError,
+    },
 }
 
 pub type Result<T, E = VolumeError> = std::result::Result<T, E>;
