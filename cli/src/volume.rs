@@ -9,7 +9,9 @@ use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use storage::mounts::BindPolicy;
 use storage::store::Store;
-use storage::volume::{CreateVolume, Filter, Volume, VolumeError, VolumeName, Volumes, backup};
+use storage::volume::{
+    CreateVolume, Drivers, Filter, Volume, VolumeError, VolumeName, Volumes, backup,
+};
 
 use crate::args::{Global, VolumeCommand};
 
@@ -162,9 +164,16 @@ fn with_volumes<R>(
     global: &Global,
     f: impl FnOnce(&Volumes<'_>) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
-    let policy = BindPolicy::load(&global.config)?;
+    let drivers = drivers(global)?;
     let store = Store::open(&global.root)?;
-    f(&Volumes::with_policy(&store, &global.root, policy))
+    f(&Volumes::with_drivers(&store, drivers))
+}
+
+/// The drivers this command may use: `local` under the operator's bind
+/// policy, and the plugins the configuration names.
+fn drivers(global: &Global) -> anyhow::Result<Drivers> {
+    let policy = BindPolicy::load(&global.config)?;
+    Ok(Drivers::new(&global.root, policy))
 }
 
 fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
@@ -239,6 +248,7 @@ fn export(
     let volume = with_volumes(global, |volumes| Ok(volumes.get(name)?))?;
     let Some(path) = output else {
         backup::export(
+            &drivers(global)?,
             &volume,
             BufWriter::with_capacity(ARCHIVE_BUFFER, stdout),
             force,
@@ -253,6 +263,7 @@ fn export(
         // A device, fifo or symlink (`-o /dev/null`): write through it.
         let file = File::create(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
         backup::export(
+            &drivers(global)?,
             &volume,
             BufWriter::with_capacity(ARCHIVE_BUFFER, file),
             force,
@@ -268,6 +279,7 @@ fn export(
         .open(&partial)
         .map_err(|e| anyhow!("creating {}: {e}", partial.display()))?;
     let written = backup::export(
+        &drivers(global)?,
         &volume,
         BufWriter::with_capacity(ARCHIVE_BUFFER, file),
         force,
@@ -308,6 +320,7 @@ fn import(global: &Global, name: &str, source: &str, force: bool) -> anyhow::Res
         Err(e) => Err(e.into()),
     })?;
     let imported = backup::import(
+        &drivers(global)?,
         &volume,
         BufReader::with_capacity(ARCHIVE_BUFFER, input),
         force,

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use storage::mounts::BindPolicy;
 use storage::store::Store;
-use storage::volume::{CreateVolume, Volume, VolumeError, Volumes};
+use storage::volume::{CreateVolume, Drivers, Volume, VolumeError, Volumes};
 
 struct Case {
     driver: &'static str,
@@ -245,7 +245,7 @@ fn a_bind_volume_obeys_the_operators_policy() {
     let root = tempfile::tempdir().expect("tempdir");
     let store = Store::open(root.path()).expect("store");
     let policy = BindPolicy::from_toml_str("[mounts]\ndeny = [\"/etc\"]\n").expect("policy");
-    let volumes = Volumes::with_policy(&store, root.path(), policy);
+    let volumes = Volumes::with_drivers(&store, Drivers::new(root.path(), policy));
     let err = volumes
         .create(CreateVolume {
             name: Some("etc".parse().expect("name")),

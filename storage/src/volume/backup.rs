@@ -16,59 +16,73 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{Result, Volume, VolumeError};
+use super::{Drivers, Result, Volume, VolumeError};
 use crate::archive::{self, ArchiveError, Summary};
 
+/// The caller id muelle mounts a volume under for export and import.
+const BACKUP_CALLER: &str = "muelle-backup";
+
 /// Writes the volume's data to `out` as a tar archive.
-pub fn export(volume: &Volume, out: impl Write, force: bool) -> Result<Summary> {
-    let data = data_path(volume, force, "export")?;
-    archive::pack(data, out).map_err(|source| VolumeError::Archive {
-        context: format!("exporting volume {}", volume.name),
-        source,
+pub fn export(drivers: &Drivers, volume: &Volume, out: impl Write, force: bool) -> Result<Summary> {
+    check_users(volume, force)?;
+    with_data(drivers, volume, |data| archive::pack(data, out))?.map_err(|source| {
+        VolumeError::Archive {
+            context: format!("exporting volume {}", volume.name),
+            source,
+        }
     })
 }
 
 /// Restores a tar archive read from `input` into the volume.
-pub fn import(volume: &Volume, input: impl Read, force: bool) -> Result<Summary> {
-    let data = data_path(volume, force, "import")?;
-    // Containers hold the data folder itself (bind mounts): renaming a new
-    // one over it would hide the import from them, so merge in place.
-    let result = if volume.users.is_empty() {
-        import_into(data, input)
-    } else {
-        archive::unpack(input, data)
-    };
-    result.map_err(|source| VolumeError::Archive {
+pub fn import(
+    drivers: &Drivers,
+    volume: &Volume,
+    input: impl Read,
+    force: bool,
+) -> Result<Summary> {
+    check_users(volume, force)?;
+    with_data(drivers, volume, |data| {
+        // Containers hold the data folder itself (bind mounts): renaming a
+        // new one over it would hide the import from them, so merge in
+        // place.
+        if volume.users.is_empty() {
+            import_into(data, input)
+        } else {
+            archive::unpack(input, data)
+        }
+    })?
+    .map_err(|source| VolumeError::Archive {
         context: format!("importing into volume {}", volume.name),
         source,
     })
 }
 
-/// The host folder with the volume's data, once nothing forbids touching it.
-///
-/// The engine/driver mount API seam: `local` volumes without options keep
-/// their data at `mountpoint` at all times. Volumes whose data is mounted
-/// only while in use (`local` with `type`/`device`, plugins) will go
-/// through `Driver::mount` and `unmount` around `archive::pack` and
-/// `import_into`, which take the host path; until then they are refused
-/// rather than exporting an empty folder or hiding an import under a mount.
-fn data_path<'v>(volume: &'v Volume, force: bool, verb: &str) -> Result<&'v Path> {
-    if !force && !volume.users.is_empty() {
-        return Err(VolumeError::Busy {
-            name: volume.name.to_string(),
-            users: volume.users.iter().cloned().collect(),
-        });
+fn check_users(volume: &Volume, force: bool) -> Result<()> {
+    if force || volume.users.is_empty() {
+        return Ok(());
     }
-    if volume.driver != "local" || !volume.options.is_empty() {
-        return Err(VolumeError::Io {
-            context: format!("{verb} volume {}", volume.name),
-            source: std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "its data is reachable only through its driver's mount, which export and import do not use yet",
-            ),
-        });
+    Err(VolumeError::Busy {
+        name: volume.name.to_string(),
+        users: volume.users.iter().cloned().collect(),
+    })
+}
+
+/// Runs `work` on the host folder with the volume's data: a plain `local`
+/// volume's folder as it is, any other volume mounted by its driver for
+/// the time of the work (and unmounted after, whatever the outcome).
+fn with_data<T>(
+    drivers: &Drivers,
+    volume: &Volume,
+    work: impl FnOnce(&Path) -> Result<T, ArchiveError>,
+) -> Result<Result<T, ArchiveError>> {
+    if volume.driver == "local" && volume.options.is_empty() {
+        return Ok(work(&volume.mountpoint));
     }
-    Ok(&volume.mountpoint)
+    let driver = drivers.get(&volume.driver)?;
+    let data = driver.mount(&volume.name, BACKUP_CALLER)?;
+    let done = work(&data);
+    driver.unmount(&volume.name, BACKUP_CALLER)?;
+    Ok(done)
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> ArchiveError {
@@ -131,15 +145,9 @@ fn staging_dir(data: &Path) -> Result<PathBuf, ArchiveError> {
     Ok(staging)
 }
 
-/// Whether something is mounted at `path` (as `LocalDriver::remove` asks).
+/// Whether something is mounted at `path` (a rename over it would fail).
 fn is_mount(path: &Path) -> Result<bool, ArchiveError> {
-    let here =
-        std::fs::symlink_metadata(path).map_err(io(format!("reading {}", path.display())))?;
-    let Some(parent) = path.parent() else {
-        return Ok(true);
-    };
-    let above = std::fs::metadata(parent).map_err(io(format!("reading {}", parent.display())))?;
-    Ok(here.dev() != above.dev())
+    Ok(super::local::is_mounted(path))
 }
 
 #[cfg(test)]
@@ -158,6 +166,10 @@ mod tests {
             .expect("create")
     }
 
+    fn drivers(root: &Path) -> Drivers {
+        Drivers::new(root, crate::mounts::BindPolicy::default())
+    }
+
     fn staging_left(parent: &Path) -> usize {
         std::fs::read_dir(parent)
             .expect("ls")
@@ -174,15 +186,15 @@ mod tests {
         let mut v = volume(root.path(), "busy");
         v.users.insert("c1".into());
         v.users.insert("c2".into());
-        let err = export(&v, Vec::new(), false).expect_err("in use");
+        let err = export(&drivers(root.path()), &v, Vec::new(), false).expect_err("in use");
         assert_eq!(
             err.to_string(),
             "volume busy is in use by container(s) [c1, c2]: stop them or use --force"
         );
-        assert!(import(&v, &[][..], false).is_err());
+        assert!(import(&drivers(root.path()), &v, &[][..], false).is_err());
         let mut tar = Vec::new();
-        export(&v, &mut tar, true).expect("forced");
-        import(&v, tar.as_slice(), true).expect("forced");
+        export(&drivers(root.path()), &v, &mut tar, true).expect("forced");
+        import(&drivers(root.path()), &v, tar.as_slice(), true).expect("forced");
     }
 
     #[test]
@@ -193,18 +205,18 @@ mod tests {
         std::fs::set_permissions(&src.mountpoint, std::fs::Permissions::from_mode(0o700))
             .expect("chmod");
         let mut tar = Vec::new();
-        export(&src, &mut tar, false).expect("export");
+        export(&drivers(root.path()), &src, &mut tar, false).expect("export");
 
         let dst = volume(root.path(), "dst");
         let parent = dst.mountpoint.parent().expect("parent").to_owned();
         let mut bad = tar.clone();
         // Cut inside the file's data: the import must fail and leave nothing.
         bad.truncate(1026);
-        assert!(import(&dst, bad.as_slice(), false).is_err());
+        assert!(import(&drivers(root.path()), &dst, bad.as_slice(), false).is_err());
         assert_eq!(std::fs::read_dir(&dst.mountpoint).expect("ls").count(), 0);
         assert_eq!(staging_left(&parent), 0);
 
-        import(&dst, tar.as_slice(), false).expect("import");
+        import(&drivers(root.path()), &dst, tar.as_slice(), false).expect("import");
         assert_eq!(
             std::fs::read_to_string(dst.mountpoint.join("f")).expect("f"),
             "data"
@@ -215,11 +227,76 @@ mod tests {
     }
 
     #[test]
-    fn volumes_whose_data_needs_a_mount_are_refused() {
+    fn a_volume_that_needs_a_mount_is_mounted_for_the_copy() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mounting a tmpfs volume needs root");
+            return;
+        }
         let root = tempfile::tempdir().expect("tmp");
-        let mut v = volume(root.path(), "nfs");
-        v.options.insert("type".into(), "tmpfs".into());
-        let err = export(&v, Vec::new(), false).expect_err("refused");
-        assert!(err.to_string().contains("driver's mount"), "{err}");
+        let store = Store::open(root.path()).expect("store");
+        let v = Volumes::new(&store, root.path())
+            .create(CreateVolume {
+                name: Some("mem".parse().expect("name")),
+                options: [("type", "tmpfs"), ("o", "size=1m")]
+                    .iter()
+                    .map(|(k, val)| (k.to_string(), val.to_string()))
+                    .collect(),
+                ..Default::default()
+            })
+            .expect("create");
+        let mut tar = Vec::new();
+        {
+            let mut b = tar::Builder::new(&mut tar);
+            let mut h = tar::Header::new_gnu();
+            h.set_size(2);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_cksum();
+            b.append_data(&mut h, "f", &b"hi"[..]).expect("append");
+            b.finish().expect("finish");
+        }
+        // tmpfs forgets with the last unmount, so both halves run while a
+        // caller holds it.
+        let drivers = drivers(root.path());
+        struct Holder(Drivers, crate::volume::VolumeName);
+        impl Drop for Holder {
+            fn drop(&mut self) {
+                if let Ok(local) = self.0.get("local") {
+                    let _ = local.unmount(&self.1, "holder");
+                }
+            }
+        }
+        let held = drivers
+            .get("local")
+            .expect("local")
+            .mount(&v.name, "holder")
+            .expect("mount");
+        let holder = Holder(drivers.clone(), v.name.clone());
+        import(&drivers, &v, tar.as_slice(), false).expect("import");
+        assert_eq!(std::fs::read_to_string(held.join("f")).expect("f"), "hi");
+        let mut out = Vec::new();
+        export(&drivers, &v, &mut out, false).expect("export");
+        drop(holder);
+        assert!(
+            !crate::volume::local::is_mounted(&held),
+            "the copy left nothing mounted"
+        );
+        let names: Vec<String> = tar::Archive::new(out.as_slice())
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                e.expect("entry")
+                    .path()
+                    .expect("path")
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert!(
+            names.iter().any(|n| n.trim_start_matches("./") == "f"),
+            "{names:?}"
+        );
     }
 }

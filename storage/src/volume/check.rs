@@ -36,7 +36,8 @@ impl Volumes<'_> {
             .map(|v| Finding::MissingData(v.name.clone()))
             .collect();
         findings.extend(
-            self.local
+            self.drivers
+                .local
                 .folders()?
                 .into_iter()
                 .filter(|name| !recorded.contains(name.as_str()))
@@ -54,7 +55,7 @@ impl Volumes<'_> {
         match finding {
             Finding::MissingData(name) => {
                 if let Some(v) = records.iter().find(|v| &v.name == name) {
-                    self.local.recreate_folder(name)?;
+                    self.drivers.local.recreate_folder(name)?;
                     tracing::info!("recreated {}", v.mountpoint.display());
                 }
             }

@@ -54,3 +54,43 @@ pub trait DriverSource {
     /// The driver of that name, or None when there is none.
     fn find(&self, name: &str) -> Result<Option<SharedDriver>>;
 }
+
+/// Every driver of one data root: `local`, and the plugins. Needs no open
+/// store, so a long export can mount a volume without holding it.
+#[derive(Clone)]
+pub struct Drivers {
+    pub(super) local: std::sync::Arc<super::LocalDriver>,
+    plugins: Option<std::sync::Arc<dyn DriverSource + Send + Sync>>,
+}
+
+impl Drivers {
+    /// `local` under `data_root`, judging host paths its `device` options
+    /// reach by the operator's `policy`.
+    pub fn new(data_root: &std::path::Path, policy: crate::mounts::BindPolicy) -> Drivers {
+        Drivers {
+            local: std::sync::Arc::new(super::LocalDriver::new(data_root, policy)),
+            plugins: None,
+        }
+    }
+
+    /// Drivers other than `local` come from `plugins`.
+    pub fn with_plugins(
+        mut self,
+        plugins: std::sync::Arc<dyn DriverSource + Send + Sync>,
+    ) -> Drivers {
+        self.plugins = Some(plugins);
+        self
+    }
+
+    /// The driver of that name: `local`, or a plugin.
+    pub fn get(&self, name: &str) -> Result<SharedDriver> {
+        if name == "local" {
+            return Ok(self.local.clone());
+        }
+        let unknown = || super::VolumeError::UnknownDriver(name.to_owned());
+        match &self.plugins {
+            Some(plugins) => plugins.find(name)?.ok_or_else(unknown),
+            None => Err(unknown()),
+        }
+    }
+}

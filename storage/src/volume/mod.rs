@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use attach::open_subpath;
 pub use check::Finding;
-pub use driver::{Driver, DriverSource, Scope, SharedDriver};
+pub use driver::{Driver, DriverSource, Drivers, Scope, SharedDriver};
 pub use local::{LocalDriver, MountOptions};
 pub use name::VolumeName;
 pub use volumes::Volumes;

@@ -4,11 +4,9 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::{
-    CreateVolume, Driver, DriverSource, Filter, LocalDriver, Result, SharedDriver, Volume,
-    VolumeError, VolumeName,
+    CreateVolume, Driver, Drivers, Filter, Result, SharedDriver, Volume, VolumeError, VolumeName,
 };
 use crate::mounts::BindPolicy;
 use crate::store::Store;
@@ -18,44 +16,23 @@ const CREATE_CALLER: &str = "muelle-volume-create";
 
 pub struct Volumes<'s> {
     pub(super) store: &'s Store,
-    pub(super) local: Arc<LocalDriver>,
-    plugins: Option<&'s dyn DriverSource>,
+    pub(super) drivers: Drivers,
 }
 
 impl<'s> Volumes<'s> {
     /// The volumes under `data_root`, with the default (empty) bind policy
     /// and no plugins.
     pub fn new(store: &'s Store, data_root: &Path) -> Volumes<'s> {
-        Volumes::with_policy(store, data_root, BindPolicy::default())
+        Volumes::with_drivers(store, Drivers::new(data_root, BindPolicy::default()))
     }
 
-    /// As `new`, judging host paths that `local` volumes reach (`device`
-    /// options) by the operator's `policy`.
-    pub fn with_policy(store: &'s Store, data_root: &Path, policy: BindPolicy) -> Volumes<'s> {
-        Volumes {
-            store,
-            local: Arc::new(LocalDriver::new(data_root, policy)),
-            plugins: None,
-        }
-    }
-
-    /// Drivers other than `local` come from `plugins`.
-    pub fn with_plugins(mut self, plugins: &'s dyn DriverSource) -> Volumes<'s> {
-        self.plugins = Some(plugins);
-        self
+    pub fn with_drivers(store: &'s Store, drivers: Drivers) -> Volumes<'s> {
+        Volumes { store, drivers }
     }
 
     /// The driver of that name: `local`, or a plugin.
     pub fn driver(&self, name: &str) -> Result<SharedDriver> {
-        if name == "local" {
-            return Ok(self.local.clone());
-        }
-        match self.plugins {
-            Some(plugins) => plugins
-                .find(name)?
-                .ok_or_else(|| VolumeError::UnknownDriver(name.to_owned())),
-            None => Err(VolumeError::UnknownDriver(name.to_owned())),
-        }
+        self.drivers.get(name)
     }
 
     /// Creates the volume, or returns the existing one of that name when
@@ -129,7 +106,7 @@ impl<'s> Volumes<'s> {
             owned?;
         }
         let mountpoint = if driver_name == "local" {
-            self.local.data_path(name)
+            self.drivers.local.data_path(name)
         } else {
             driver.get(name)?.unwrap_or_default()
         };
@@ -201,7 +178,7 @@ impl<'s> Volumes<'s> {
         if self.store.table::<Volume>()?.get(new.as_str())?.is_some() {
             return Err(VolumeError::Exists(new.to_string()));
         }
-        let mountpoint = self.local.rename(&volume.name, new)?;
+        let mountpoint = self.drivers.local.rename(&volume.name, new)?;
         let renamed = Volume {
             name: new.clone(),
             mountpoint,
@@ -220,7 +197,7 @@ impl<'s> Volumes<'s> {
         });
         if let Err(e) = result {
             // Put the data back where the unchanged record says it is.
-            let _ = self.local.rename(new, &volume.name);
+            let _ = self.drivers.local.rename(new, &volume.name);
             return Err(e);
         }
         Ok(renamed)

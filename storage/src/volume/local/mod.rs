@@ -41,7 +41,7 @@ fn mkdir(path: &Path, mode: u32) -> Result<()> {
 
 /// Something is mounted on `data`. Mount ids, not device numbers, tell:
 /// a bind of a host folder on the same filesystem keeps the device.
-fn is_mounted(data: &Path) -> bool {
+pub(crate) fn is_mounted(data: &Path) -> bool {
     match (mount_id(data), data.parent().and_then(mount_id)) {
         (Some(d), Some(p)) => d != p,
         _ => false,
