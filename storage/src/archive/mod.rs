@@ -90,7 +90,7 @@ mod xattr;
 #[cfg(test)]
 mod tests;
 
-pub use pack::pack;
+pub use pack::{pack, pack_dir};
 pub use unpack::unpack;
 
 /// What `pack` wrote or `unpack` created.

@@ -53,6 +53,13 @@ pub fn pack(dir: &Path, out: impl Write) -> Result<Summary> {
         Mode::empty(),
     )
     .map_err(nix_io(format!("opening {}", dir.display())))?;
+    pack_dir(fd, out)
+}
+
+/// As [`pack`], from a folder already open (`O_RDONLY | O_DIRECTORY`):
+/// for a caller that resolved it safely itself (copy-up resolves inside a
+/// container's rootfs).
+pub fn pack_dir(fd: OwnedFd, out: impl Write) -> Result<Summary> {
     let mut packer = Packer {
         builder: Builder::new(out),
         links: HashMap::new(),

@@ -5,6 +5,7 @@
 mod attach;
 pub mod backup;
 mod check;
+mod copy_up;
 mod driver;
 mod local;
 mod name;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use attach::open_subpath;
 pub use check::Finding;
+pub use copy_up::copy_up;
 pub use driver::{Driver, DriverSource, Drivers, Scope, SharedDriver};
 pub use local::{LocalDriver, MountOptions};
 pub use name::VolumeName;
