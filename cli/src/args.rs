@@ -107,6 +107,11 @@ pub enum VolumeCommand {
     Inspect {
         #[arg(short, long)]
         format: Option<String>,
+        /// Add UsageData (Size in bytes, -1 when the data is not mounted;
+        /// RefCount: containers using it), which docker shows only in
+        /// `system df -v`.
+        #[arg(short, long)]
+        size: bool,
         #[arg(required = true)]
         names: Vec<String>,
     },

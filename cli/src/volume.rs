@@ -10,7 +10,7 @@ use serde_json::json;
 use storage::mounts::BindPolicy;
 use storage::store::Store;
 use storage::volume::{
-    CreateVolume, Drivers, Filter, Volume, VolumeError, VolumeName, Volumes, backup,
+    CreateVolume, Drivers, Filter, Volume, VolumeError, VolumeName, Volumes, backup, disk_usage,
 };
 
 use crate::args::{Global, VolumeCommand};
@@ -69,21 +69,33 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        VolumeCommand::Inspect { format, names } => {
+        VolumeCommand::Inspect {
+            format,
+            size,
+            names,
+        } => {
             if format.as_deref().is_some_and(|f| f != "json") {
                 bail!("unsupported --format: use json");
             }
-            let (found, missing) = with_volumes(global, |volumes| {
+            let (volumes, missing) = with_volumes(global, |volumes| {
                 let mut found = Vec::new();
                 let mut missing = None;
                 for name in &names {
                     match volumes.get(name) {
-                        Ok(v) => found.push(inspect_json(&v)),
+                        Ok(v) => found.push(v),
                         Err(e) => missing = Some(e),
                     }
                 }
                 Ok((found, missing))
             })?;
+            let mut found: Vec<_> = volumes.iter().map(inspect_json).collect();
+            if size {
+                // Measured after the store is closed: a big volume takes a while.
+                let drivers = drivers(global)?;
+                for (json, v) in found.iter_mut().zip(&volumes) {
+                    json["UsageData"] = usage_json(&drivers, v)?;
+                }
+            }
             writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?;
             if let Some(e) = missing {
                 return Err(e.into());
@@ -198,6 +210,15 @@ fn inspect_json(v: &Volume) -> serde_json::Value {
         "Options": v.options,
         "Scope": v.scope,
     })
+}
+
+/// docker's UsageData: Size -1 when the driver has the data unmounted.
+fn usage_json(drivers: &Drivers, v: &Volume) -> anyhow::Result<serde_json::Value> {
+    let size = match drivers.get(&v.driver)?.path(&v.name)? {
+        Some(path) => i64::try_from(disk_usage(&path)?).unwrap_or(i64::MAX),
+        None => -1,
+    };
+    Ok(json!({ "RefCount": v.users.len(), "Size": size }))
 }
 
 /// docker's `volume ls --format json`: one object per line.

@@ -73,6 +73,12 @@ fn create_list_inspect_remove() {
         m.root.path().join("volumes/data/_data").to_str().unwrap()
     );
     assert!(std::path::Path::new(&mountpoint).is_dir());
+    assert!(json[0].get("UsageData").is_none(), "only when asked");
+    std::fs::write(std::path::Path::new(&mountpoint).join("f"), [7u8; 1500]).expect("write");
+    let sized = m.muelle(&["volume", "inspect", "--size", "data"]);
+    let json: serde_json::Value = serde_json::from_slice(&sized.stdout).expect("json");
+    assert_eq!(json[0]["UsageData"]["Size"], 1500);
+    assert_eq!(json[0]["UsageData"]["RefCount"], 0);
 
     let rm = m.muelle(&["volume", "rm", "data"]);
     assert!(rm.status.success(), "{}", stderr(&rm));
