@@ -58,6 +58,9 @@ pub enum Command {
     /// Manage muelle itself.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volume driver plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,5 +171,27 @@ pub enum VolumeCommand {
         /// Do not ask.
         #[arg(short, long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// List the plugin files of every plugin folder, broken ones with
+    /// their error.
+    #[command(alias = "list")]
+    Ls {
+        /// Only the driver names.
+        #[arg(short, long)]
+        quiet: bool,
+        /// `json`, or `table`.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Show plugins as JSON.
+    Inspect {
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
     },
 }

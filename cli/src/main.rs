@@ -3,6 +3,7 @@
 //! stderr with docker's exit codes.
 
 mod args;
+mod plugin;
 mod volume;
 
 use std::process::ExitCode;
@@ -47,5 +48,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::System(args::SystemCommand::Check { repair }) => {
             volume::check(&cli.global, repair)
         }
+        Command::Plugin(cmd) => plugin::run(&cli.global, cmd),
     }
 }

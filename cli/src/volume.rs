@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use storage::mounts::BindPolicy;
+use storage::plugin::{PluginConfig, PluginHost};
 use storage::store::Store;
 use storage::volume::{
     CreateVolume, Drivers, Filter, Volume, VolumeError, VolumeName, Volumes, backup, disk_usage,
@@ -185,7 +186,9 @@ fn with_volumes<R>(
 /// policy, and the plugins the configuration names.
 fn drivers(global: &Global) -> anyhow::Result<Drivers> {
     let policy = BindPolicy::load(&global.config)?;
-    Ok(Drivers::new(&global.root, policy))
+    // Plugins load lazily: a command on local volumes opens none.
+    let plugins = PluginHost::new(PluginConfig::load(&global.config, &global.root)?);
+    Ok(Drivers::new(&global.root, policy).with_plugins(std::sync::Arc::new(plugins)))
 }
 
 fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {

@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use storage::mounts::BindPolicy;
+use storage::plugin::{PluginConfig, PluginHost};
 use storage::store::Store;
 use storage::volume::{CreateVolume, Drivers, Volume, VolumeError, Volumes};
 
@@ -262,4 +264,61 @@ fn a_bind_volume_obeys_the_operators_policy() {
     );
     assert!(volumes.get("etc").is_err());
     assert!(!root.path().join("volumes/etc").exists(), "nothing made");
+}
+
+/// The plugin folder `cargo xtask plugins` made, or None (and why).
+fn plugin_dir(file: &str) -> Option<std::path::PathBuf> {
+    let Some(dir) = std::env::var_os("MUELLE_TEST_PLUGIN_DIR") else {
+        eprintln!(
+            "skipped: MUELLE_TEST_PLUGIN_DIR is unset (cargo xtask ci sets it after cargo xtask plugins)"
+        );
+        return None;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    // Set means CI built every plugin we ship: a missing one is a failure.
+    assert!(dir.join(file).is_file(), "{} has no {file}", dir.display());
+    Some(dir)
+}
+
+fn run_plugin_suite(case: &Case) {
+    let file = format!("{}.so", case.driver);
+    let Some(dir) = plugin_dir(&file) else {
+        return;
+    };
+    if !root_only() {
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let config = PluginConfig {
+        dirs: vec![dir],
+        ..PluginConfig::defaults(root.path())
+    };
+    let drivers = Drivers::new(root.path(), BindPolicy::default())
+        .with_plugins(Arc::new(PluginHost::new(config)));
+    let store = Store::open(root.path()).expect("store");
+    run_suite(&Volumes::with_drivers(&store, drivers), case);
+}
+
+#[test]
+fn plugin_fixture() {
+    run_plugin_suite(&Case {
+        path_without_callers: false,
+        ..Case::new("fixture", &[("note", "suite")])
+    });
+}
+
+#[test]
+fn plugin_quota_in_rust() {
+    run_plugin_suite(&Case {
+        path_without_callers: false,
+        ..Case::new("quota", &[("size", "16m")])
+    });
+}
+
+#[test]
+fn plugin_cdir_in_c() {
+    run_plugin_suite(&Case {
+        path_without_callers: false,
+        ..Case::new("cdir", &[("mode", "0750")])
+    });
 }

@@ -6,10 +6,10 @@ mod attach;
 pub mod backup;
 mod check;
 mod copy_up;
-mod usage;
 mod driver;
 mod local;
 mod name;
+mod usage;
 mod volumes;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 pub use attach::open_subpath;
 pub use check::Finding;
 pub use copy_up::copy_up;
-pub use usage::disk_usage;
 pub use driver::{Driver, DriverSource, Drivers, Scope, SharedDriver};
 pub use local::{LocalDriver, MountOptions};
 pub use name::VolumeName;
+pub use usage::disk_usage;
 pub use volumes::Volumes;
 
 use crate::store::{Record, StoreError};
@@ -44,7 +44,9 @@ pub enum VolumeError {
     InUse { name: String, users: Vec<String> },
     #[error("volume {0} already exists: choose another name")]
     Exists(String),
-    #[error("unknown volume driver {0:?} (drivers: local)")]
+    #[error(
+        "unknown volume driver {0:?}: use local, or install its plugin as NAME.so in a plugin folder (muelle plugin ls)"
+    )]
     UnknownDriver(String),
     #[error("invalid option {key:?} for the {driver} volume driver: {reason}")]
     InvalidOption {
