@@ -277,6 +277,48 @@ fn a_second_opener_in_the_same_process_is_busy() {
     assert!(matches!(err, StoreError::Busy { .. }), "{err}");
 }
 
+#[test]
+fn a_new_database_gets_the_small_segment_size() {
+    let root = tempfile::tempdir().unwrap();
+    drop(Store::open(root.path()).unwrap());
+    // Read back from sled's own `conf`, as the next open does.
+    assert_eq!(segment_size(&root.path().join(DB_NAME)), Some(SEGMENT_SIZE));
+}
+
+#[test]
+fn a_database_made_with_sleds_default_segment_size_still_opens() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join(DB_NAME);
+    {
+        // As muelle made it before it chose a segment size (512 KiB).
+        let db = sled::Config::new().path(&path).open().unwrap();
+        db.open_tree("volumes")
+            .unwrap()
+            .insert("old", serde_json::to_vec(&vol("old", 1)).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    assert_eq!(segment_size(&path), Some(512 * 1024));
+    {
+        let store = Store::open(root.path()).unwrap();
+        store
+            .table::<Vol>()
+            .unwrap()
+            .insert(&vol("new", 2))
+            .unwrap();
+    }
+    let store = Store::open(root.path()).unwrap();
+    let names: Vec<String> = store
+        .table::<Vol>()
+        .unwrap()
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, ["new", "old"]);
+}
+
 static MIGRATED_1: AtomicUsize = AtomicUsize::new(0);
 static MIGRATED_2: AtomicUsize = AtomicUsize::new(0);
 

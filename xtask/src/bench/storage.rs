@@ -5,7 +5,8 @@
 //! Each tool gets a private store in a temporary directory (`muelle --root`,
 //! `podman --root --runroot --tmpdir`), filled with the volumes for `ls`
 //! first; nothing touches `/var/lib/muelle` or podman's own store, and the
-//! directories are removed at the end, on success and on error alike.
+//! directories are removed at the end, on success and on error alike
+//! (podman's volumes first, which frees their machine-wide locks).
 //!
 //! The runs go in rounds of [`ROUND_RUNS`], each operation and tool in turn,
 //! so that a change of load on the machine weighs on both tools alike. A
@@ -15,9 +16,14 @@
 //! A tool that is missing is skipped, one that fails is reported; neither
 //! stops the other. The result is a table (or JSON) of median and p90 wall
 //! time, the ratio muelle/podman, and the state of the issue's target.
+//!
+//! Under the table: what one metadata store session costs inside a process
+//! (open, get or insert, close), measured in the same rounds on muelle's
+//! store by a helper that links the storage crate (session.rs).
 
 mod exec;
 mod report;
+mod session;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -167,6 +173,8 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
 
+    let mut sessions = store_sessions(&benches, args);
+
     let rounds = args.runs.div_ceil(ROUND_RUNS);
     for round in 0..rounds {
         let runs = ROUND_RUNS.min(args.runs - round * ROUND_RUNS);
@@ -180,17 +188,45 @@ pub fn run(args: &Args) -> Result<()> {
                 bench.run_round(op, round, args.warmup, runs);
             }
         }
+        if let Some(Ok(sessions)) = &mut sessions {
+            sessions.run_round(args.warmup, runs);
+        }
     }
     rows.extend(benches.into_iter().flat_map(ToolBench::into_rows));
     rows.sort_by_key(|r| (r.op.slot(), r.tool != Tool::Muelle));
 
     if args.json {
-        println!("{:#}", report::json(args, &rows));
+        let session = sessions.map(|s| match s {
+            Ok(s) => s.json(),
+            Err(reason) => serde_json::json!({ "status": "failed", "reason": reason }),
+        });
+        println!("{:#}", report::json(args, &rows, session));
     } else {
         print!("{}", report::table(&rows));
         print!("{}", report::target(&rows));
+        match sessions {
+            Some(Ok(s)) => print!("{}", s.report()),
+            Some(Err(reason)) => println!("one metadata store session: failed: {reason}"),
+            None => {}
+        }
     }
     Ok(())
+}
+
+/// The store session helper on muelle's store, once muelle's store is
+/// ready; `None` when muelle is not measured.
+fn store_sessions(benches: &[ToolBench], args: &Args) -> Option<Result<session::Sessions, String>> {
+    let muelle = benches.iter().find(|b| b.tool == Tool::Muelle)?;
+    if args.volumes == 0 {
+        return Some(Err("no volume to read (--volumes 0)".to_owned()));
+    }
+    let volume = format!("{FILL_PREFIX}{:04}", args.volumes / 2);
+    let made = session::build()
+        .and_then(|helper| session::Sessions::new(helper, &muelle.root, volume, args.volumes));
+    Some(made.map_err(|e| {
+        eprintln!("store session: {e:#}");
+        format!("{e:#}")
+    }))
 }
 
 /// The tool's executable, or why there is none (skipped or failed).
@@ -242,13 +278,42 @@ struct ToolBench {
     program: PathBuf,
     /// The global options that point the tool at its private store.
     store_args: Vec<OsString>,
+    /// The tool's data root in that store (`--root`).
+    root: PathBuf,
     /// The commands' output goes here rather than to pipes, which would
     /// need draining.
     log: File,
     /// One per operation, in the order of [`OPS`].
     series: [Series; 4],
     /// The store, removed on drop; declared last so that it goes last.
-    _dir: TempDir,
+    _dir: StoreDir,
+}
+
+/// A tool's private store. podman gives each volume a lock in shared
+/// memory (`/dev/shm/libpod_lock`, 2048 for all the stores of the machine)
+/// that only removing the volume frees: deleting the store alone would leak
+/// them, and after two runs `volume create` fails with "exceeded
+/// num_locks". So the volumes go first, then the directory.
+struct StoreDir {
+    cleanup: Option<Command>,
+    dir: TempDir,
+}
+
+impl Drop for StoreDir {
+    fn drop(&mut self) {
+        if let Some(cmd) = &mut self.cleanup {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            match cmd.status() {
+                Ok(status) if status.success() => {}
+                outcome => eprintln!(
+                    "cannot remove the volumes of {} ({outcome:?}): their podman locks stay taken",
+                    self.dir.path().display()
+                ),
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -282,13 +347,24 @@ impl ToolBench {
                 "none".into(),
             ],
         };
+        let root = dir.path().join(match tool {
+            Tool::Muelle => "root",
+            Tool::Podman => "storage",
+        });
+        let cleanup = (tool == Tool::Podman).then(|| {
+            let mut cmd = Command::new(program);
+            cmd.args(&store_args)
+                .args(["volume", "rm", "--all", "--force"]);
+            cmd
+        });
         let mut bench = Self {
             tool,
             program: program.to_owned(),
             store_args,
+            root,
             log,
             series: Default::default(),
-            _dir: dir,
+            _dir: StoreDir { cleanup, dir },
         };
         bench.fill(volumes).map_err(Unavailable::Failed)?;
         Ok(bench)

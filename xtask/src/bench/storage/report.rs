@@ -102,8 +102,9 @@ pub fn target(rows: &[Row]) -> String {
     out
 }
 
-/// The results, settings and target state as one JSON document.
-pub fn json(args: &Args, rows: &[Row]) -> Value {
+/// The results, settings and target state as one JSON document, with the
+/// store session's costs when they were measured.
+pub fn json(args: &Args, rows: &[Row], store_session: Option<Value>) -> Value {
     let target: serde_json::Map<String, Value> = OPS
         .iter()
         .map(|op| (op.name().to_owned(), Value::String(target_state(rows, *op))))
@@ -114,6 +115,7 @@ pub fn json(args: &Args, rows: &[Row]) -> Value {
         "volumes": args.volumes,
         "results": rows.iter().map(|row| row_json(row, rows)).collect::<Vec<_>>(),
         "target": { "text": TARGET, "operations": target },
+        "store_session": store_session,
     })
 }
 
