@@ -1,0 +1,21 @@
+//! image owns muelle's images: an OCI image layout under the data root
+//! (`ROOT/image`, readable by other OCI tools) holding content-addressed
+//! blobs, every layer unpacked once into a folder of its own and shared by
+//! every image that has it, image records in the metadata store, overlay
+//! root filesystems for containers, and images in and out as files.
+//!
+//! Every blob is untrusted until its digest is checked, and every layer is
+//! untrusted input: nothing from an image writes outside the folder it is
+//! unpacked into.
+
+pub mod blobs;
+pub mod digest;
+pub mod error;
+pub mod record;
+pub mod reference;
+
+pub use blobs::BlobStore;
+pub use digest::Digest;
+pub use error::{ImageError, Result};
+pub use record::ImageRecord;
+pub use reference::ImageRef;
