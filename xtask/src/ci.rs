@@ -2,7 +2,8 @@
 //!
 //! First it makes sure the Debian packages the tests need are installed
 //! (installing them when running as root, naming the command otherwise),
-//! then runs fmt, clippy and the tests with their output streamed. It stops
+//! then runs fmt, clippy, `cargo xtask plugins` and the tests (given the
+//! plugin folder as MUELLE_TEST_PLUGIN_DIR) with their output streamed. It stops
 //! at the first failing step, names it, and fails; on success it ends with a
 //! one-line summary.
 
@@ -12,7 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use crate::plugins;
 use crate::util::{self, run_streaming};
+
+/// Where the tests find the plugins `cargo xtask plugins` built.
+const PLUGIN_DIR_VAR: &str = "MUELLE_TEST_PLUGIN_DIR";
 
 /// Debian packages the build and the tests need.
 const PACKAGES: &[&str] = &[
@@ -58,11 +63,27 @@ pub fn run() -> Result<()> {
     }
     passed.push(("prerequisites", step_started.elapsed()));
 
+    let mut plugin_dir = None;
     for (name, args) in STEPS {
+        if *name == "test" {
+            // The tests load the plugins we ship from this folder.
+            let step_started = Instant::now();
+            heading("plugins", "cargo xtask plugins");
+            match plugins::build(&plugins::Options::default()) {
+                Ok(dir) => plugin_dir = Some(dir),
+                Err(err) => return Err(failed("plugins", &passed, started, err)),
+            }
+            passed.push(("plugins", step_started.elapsed()));
+        }
         let step_started = Instant::now();
         let mut cmd = util::cargo();
         cmd.args(*args);
-        heading(name, &util::display(&cmd));
+        let mut shown = util::display(&cmd);
+        if let Some(dir) = &plugin_dir {
+            cmd.env(PLUGIN_DIR_VAR, dir);
+            shown = format!("{PLUGIN_DIR_VAR}={} {shown}", dir.display());
+        }
+        heading(name, &shown);
         if let Err(err) = run_streaming(&mut cmd) {
             return Err(failed(name, &passed, started, err));
         }

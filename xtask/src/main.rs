@@ -5,6 +5,7 @@
 mod bench;
 mod bundle;
 mod ci;
+mod plugins;
 mod util;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
         #[command(subcommand)]
         what: bench::Bench,
     },
+    /// Build every volume driver plugin we ship into one folder (NAME.so each) and print it
+    Plugins(plugins::Options),
     /// Internal: runs one bench job described as JSON on stdin and prints the result as JSON
     #[command(hide = true)]
     BenchChild,
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Ci => ci::run(),
         Command::Bench { what } => bench::run(what),
         Command::BenchChild => bench::run_child(),
+        Command::Plugins(options) => plugins::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
