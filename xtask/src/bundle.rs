@@ -17,7 +17,7 @@ use tempfile::TempDir;
 use crate::util;
 
 /// Where the static busybox comes from (Debian package busybox-static).
-const BUSYBOX: &str = "/bin/busybox";
+pub const BUSYBOX: &str = "/bin/busybox";
 
 /// What to put into a bundle; [`BundleBuilder::build`] makes it.
 pub struct BundleBuilder {
@@ -162,7 +162,7 @@ fn applets(busybox: &Path) -> Result<Vec<String>> {
 
 /// Whether `image` is a 64-bit little-endian ELF without an interpreter
 /// (PT_INTERP), that is one that runs without a dynamic loader.
-fn is_static_elf(image: &[u8]) -> bool {
+pub fn is_static_elf(image: &[u8]) -> bool {
     const PT_INTERP: u32 = 3;
     let u16_at = |at: usize| {
         image

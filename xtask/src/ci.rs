@@ -137,27 +137,17 @@ fn ensure_packages() -> Result<()> {
     let list = missing.join(" ");
     if !util::is_root() {
         bail!(
-            "missing Debian packages; run: sudo apt-get update && sudo apt-get install -y {list}"
+            "missing Debian packages; run: {}",
+            util::apt_install_hint(&missing)
         );
     }
     println!("installing missing packages: {list}");
-    run_streaming(apt_get().arg("update"))?;
-    run_streaming(
-        apt_get()
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing),
-    )?;
+    util::apt_install(&missing)?;
     let still = missing_packages()?.unwrap_or_default();
     if !still.is_empty() {
         bail!("still missing after apt-get install: {}", still.join(" "));
     }
     Ok(())
-}
-
-fn apt_get() -> Command {
-    let mut cmd = Command::new("apt-get");
-    cmd.env("DEBIAN_FRONTEND", "noninteractive");
-    cmd
 }
 
 /// The packages of [`PACKAGES`] that dpkg does not list as installed, or

@@ -6,6 +6,7 @@ mod bench;
 mod bundle;
 mod ci;
 mod plugins;
+mod test_image;
 mod util;
 
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     },
     /// Build every volume driver plugin we ship into one folder (NAME.so each) and print it
     Plugins(plugins::Options),
+    /// Build localhost/busybox:latest from the host's static busybox as an OCI archive and print its path
+    TestImage(test_image::Options),
     /// Internal: runs one bench job described as JSON on stdin and prints the result as JSON
     #[command(hide = true)]
     BenchChild,
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Bench { what } => bench::run(what),
         Command::BenchChild => bench::run_child(),
         Command::Plugins(options) => plugins::run(&options),
+        Command::TestImage(options) => test_image::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

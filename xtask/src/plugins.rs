@@ -102,7 +102,7 @@ pub fn build(options: &Options) -> Result<PathBuf> {
     let dir = match &options.out {
         Some(dir) => std::path::absolute(dir)
             .with_context(|| format!("cannot make {} absolute", dir.display()))?,
-        None => target_dir()?.join("muelle-plugins"),
+        None => util::target_dir()?.join("muelle-plugins"),
     };
     prepare_folder(&dir)?;
 
@@ -120,27 +120,6 @@ pub fn build(options: &Options) -> Result<PathBuf> {
     }
     warn_if_untrusted(&dir);
     Ok(dir)
-}
-
-/// The target folder cargo uses for this workspace (`CARGO_TARGET_DIR`,
-/// `build.target-dir` and the default all count).
-fn target_dir() -> Result<PathBuf> {
-    let mut cmd = util::cargo();
-    cmd.args(["metadata", "--format-version", "1", "--no-deps"]);
-    let line = util::display(&cmd);
-    let output = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot start `{line}`"))?;
-    if !output.status.success() {
-        bail!("`{line}` failed ({})", output.status);
-    }
-    let metadata: Value = serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("`{line}` printed something that is not JSON"))?;
-    let Some(dir) = metadata.get("target_directory").and_then(Value::as_str) else {
-        bail!("`{line}` names no target_directory");
-    };
-    Ok(PathBuf::from(dir))
 }
 
 /// Makes `dir` (and its parents) and gives it the owner and mode muelle

@@ -1,10 +1,12 @@
 //! Helpers shared by several xtask commands: where the workspace is, how to
-//! call cargo, finding a program, running one with a clear error.
+//! call cargo, where its target folder is, finding a program, running one
+//! with a clear error, installing Debian packages.
 
 use std::env;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -26,6 +28,30 @@ pub fn cargo() -> Command {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root());
     cmd
+}
+
+/// The target folder cargo uses for this workspace (`CARGO_TARGET_DIR`,
+/// `build.target-dir` and the default all count).
+pub fn target_dir() -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["metadata", "--format-version", "1", "--no-deps"]);
+    let line = display(&cmd);
+    let output = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    if !output.status.success() {
+        bail!("`{line}` failed ({})", output.status);
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("`{line}` printed something that is not JSON"))?;
+    let Some(dir) = metadata
+        .get("target_directory")
+        .and_then(serde_json::Value::as_str)
+    else {
+        bail!("`{line}` names no target_directory");
+    };
+    Ok(PathBuf::from(dir))
 }
 
 /// Whether this process runs as root (effective uid 0).
@@ -67,6 +93,34 @@ pub fn run_streaming(cmd: &mut Command) -> Result<()> {
         bail!("`{line}` failed ({status})");
     }
     Ok(())
+}
+
+/// The command line a user without root runs to install `packages`, for
+/// error messages.
+pub fn apt_install_hint(packages: &[&str]) -> String {
+    format!(
+        "sudo apt-get update && sudo apt-get install -y {}",
+        packages.join(" ")
+    )
+}
+
+/// As root: `apt-get update`, then `apt-get install` of `packages`, without
+/// questions. apt's stdout goes to stderr, so that commands whose stdout is
+/// their result (a path) stay usable in `$(...)`.
+pub fn apt_install(packages: &[&str]) -> Result<()> {
+    run_streaming(apt_get().arg("update"))?;
+    run_streaming(
+        apt_get()
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages),
+    )
+}
+
+fn apt_get() -> Command {
+    let mut cmd = Command::new("apt-get");
+    cmd.env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(Stdio::from(io::stderr()));
+    cmd
 }
 
 #[cfg(test)]
