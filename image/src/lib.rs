@@ -11,11 +11,23 @@
 pub mod blobs;
 pub mod digest;
 pub mod error;
+pub mod layers;
 pub mod record;
 pub mod reference;
+pub mod rootfs;
 
 pub use blobs::BlobStore;
 pub use digest::Digest;
 pub use error::{ImageError, Result};
+pub use layers::{LayerForm, LayerStore, Unpacked};
 pub use record::ImageRecord;
 pub use reference::ImageRef;
+pub use rootfs::{Driver, MountedRootfs, Rootfs};
+
+// Manifests, the store's verbs, archives in and out, import.
+pub mod formats;
+pub mod import;
+pub mod manifest;
+pub mod store;
+
+pub use store::Images;

@@ -68,6 +68,50 @@
 //! nothing unpack into a fresh folder and rename it into place (see
 //! `volume::backup`).
 //!
+//! # Image layers: [`unpack_with`] and [`UnpackOptions`]
+//!
+//! `unpack` is `unpack_with` and the defaults (volumes: whiteouts kept as
+//! plain files, device nodes created). Image layers differ in two ways,
+//! each an option, and every rule above still holds for them: a whiteout
+//! is an entry like any other, its parent reached the same safe way (a
+//! `../../.wh.x` or a `.wh.x` under a symlink is refused as any entry is).
+//!
+//! - **`devices: false`** refuses character and block device entries,
+//!   naming them (fifos stay allowed: they give no access to anything).
+//! - **`Whiteouts::Overlay`** turns OCI whiteouts into overlayfs's own
+//!   form, so a layer folder can be a lower layer of an overlay mount:
+//!   `DIR/.wh.NAME` becomes a 0:0 character device `DIR/NAME`, and
+//!   `DIR/.wh..wh..opq` sets `trusted.overlay.opaque=y` on `DIR`. The OCI
+//!   spec says a whiteout hides only what *lower* layers hold, never an
+//!   entry of its own layer, so when `NAME` was already unpacked from this
+//!   layer it stays (it hides the lower one by itself), and a folder there
+//!   is made opaque instead; a folder entry that lands on a whiteout made
+//!   earlier in the layer becomes opaque for the same reason. Other
+//!   `.wh..wh.*` names (aufs metadata such as `.wh..wh.plnk/`) are skipped
+//!   with everything under them; a `.wh.NAME` used as a folder, and a
+//!   whiteout of `.`, `..` or of nothing, are refused. The conversion is
+//!   the only way `trusted.overlay.*` is ever set: from the archive's own
+//!   xattrs it is still dropped, so a layer cannot forge overlay metadata
+//!   (redirects, metacopy, xattr whiteouts).
+//! - **`Whiteouts::Oci`** checks whiteout names as `Overlay` does and
+//!   skips aufs metadata, but stores each whiteout as an empty regular
+//!   file of its OCI name, whatever its entry type was: for layer folders
+//!   where overlay whiteouts cannot be made (overlayfs refuses to create a
+//!   0:0 device or set `trusted.overlay.*` through itself, so a data root
+//!   on overlayfs gets this form).
+//! - **`Whiteouts::Apply`** applies OCI whiteouts to the target instead,
+//!   as a copy of layers one over another needs (the root filesystem
+//!   fallback where overlayfs is unavailable): `DIR/.wh.NAME` removes
+//!   `NAME` and everything under it; `DIR/.wh..wh..opq` empties `DIR`.
+//!   Removal walks descriptors, never follows a symlink, and refuses to
+//!   enter another mount. [`pack_dir_with`] with `oci_whiteouts` writes a
+//!   layer folder of either form back as OCI entries, and in each folder
+//!   the opaque marker first, then the whiteouts, then the rest: applied
+//!   in that order they remove only what lower layers put there.
+//!
+//! Setuid and setgid bits of files in a layer are kept (images ship
+//! `/bin/su`); like every other write they land only inside the target.
+//!
 //! # `pack`
 //!
 //! Walks with descriptors (`O_NOFOLLOW`, `fstatat(AT_SYMLINK_NOFOLLOW)`),
@@ -85,13 +129,50 @@ mod meta;
 mod name;
 mod pack;
 mod unpack;
+mod whiteout;
 mod xattr;
 
 #[cfg(test)]
 mod tests;
 
-pub use pack::{pack, pack_dir};
-pub use unpack::unpack;
+pub use pack::{PackOptions, pack, pack_dir, pack_dir_with};
+pub use unpack::{unpack, unpack_with};
+
+/// What `unpack_with` does with OCI whiteout entries (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Plain entries, written as they are (volumes: a backup restores what
+    /// it saved, whatever the names).
+    #[default]
+    Keep,
+    /// Converted to overlayfs whiteouts and opaque folders (layer folders).
+    Overlay,
+    /// Checked and stored as OCI markers: each whiteout an empty regular
+    /// file `.wh.NAME` or `.wh..wh..opq` (layer folders on a filesystem
+    /// that cannot hold overlay whiteouts, such as overlayfs itself).
+    Oci,
+    /// Applied to what the target holds: removals (copied root filesystems).
+    Apply,
+}
+
+/// How `unpack_with` treats the entries that differ between volumes and
+/// image layers. The default is `unpack`'s behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnpackOptions {
+    pub whiteouts: Whiteouts,
+    /// Whether character and block device entries are created; when false
+    /// they are refused, naming the entry.
+    pub devices: bool,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> UnpackOptions {
+        UnpackOptions {
+            whiteouts: Whiteouts::Keep,
+            devices: true,
+        }
+    }
+}
 
 /// What `pack` wrote or `unpack` created.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -102,6 +183,10 @@ pub struct Summary {
     pub hardlinks: u64,
     /// Fifos and device nodes.
     pub special: u64,
+    /// OCI whiteouts converted or applied (`Whiteouts::Overlay`/`Apply`),
+    /// or overlay whiteouts written as OCI ones (`pack` with
+    /// `oci_whiteouts`).
+    pub whiteouts: u64,
     /// File data, in bytes.
     pub bytes: u64,
     /// Not archived (sockets).

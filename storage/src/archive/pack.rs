@@ -15,8 +15,19 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, major, minor};
 use tar::{Builder, EntryType, Header};
 
 use super::fs::kind;
+use super::whiteout::{OPAQUE_MARKER, OPAQUE_XATTR, is_marker_name, is_overlay_whiteout};
 use super::xattr;
 use super::{ArchiveError, Result, Summary};
+
+/// How `pack_dir_with` writes a tree. The default is `pack`'s behaviour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PackOptions {
+    /// The tree is an overlay layer (a layer folder, an upper folder):
+    /// its 0:0 character devices are written as OCI whiteouts `.wh.NAME`
+    /// and its opaque folders (`trusted.overlay.opaque=y`) get a
+    /// `.wh..wh..opq` entry right after their own.
+    pub oci_whiteouts: bool,
+}
 
 /// A folder being walked: its open descriptor and the names left in it.
 struct Frame {
@@ -27,6 +38,7 @@ struct Frame {
 
 struct Packer<W: Write> {
     builder: Builder<W>,
+    options: PackOptions,
     /// (dev, ino) of non-folders with several links → their first name.
     links: HashMap<(u64, u64), PathBuf>,
     summary: Summary,
@@ -60,8 +72,14 @@ pub fn pack(dir: &Path, out: impl Write) -> Result<Summary> {
 /// for a caller that resolved it safely itself (copy-up resolves inside a
 /// container's rootfs).
 pub fn pack_dir(fd: OwnedFd, out: impl Write) -> Result<Summary> {
+    pack_dir_with(fd, out, &PackOptions::default())
+}
+
+/// As [`pack_dir`], written as `options` say.
+pub fn pack_dir_with(fd: OwnedFd, out: impl Write, options: &PackOptions) -> Result<Summary> {
     let mut packer = Packer {
         builder: Builder::new(out),
+        options: *options,
         links: HashMap::new(),
         summary: Summary::default(),
     };
@@ -109,6 +127,31 @@ fn archive_name(path: &Path, is_dir: bool) -> PathBuf {
     rel.to_owned()
 }
 
+/// The order a layer's folder is applied in: its opaque marker, then its
+/// whiteouts (OCI marker files, or overlay's 0:0 devices), then the rest,
+/// each group by name. Applied so, whiteouts remove only what lower layers
+/// put there, never an entry of their own layer.
+fn whiteouts_first(dir: BorrowedFd<'_>, names: &mut Vec<OsString>, opaque_written: bool) {
+    if opaque_written {
+        // The xattr already gave the marker; a marker file too is the same.
+        names.retain(|n| n.as_bytes() != OPAQUE_MARKER.as_bytes());
+    }
+    names.sort_by_cached_key(|name| {
+        let bytes = name.as_bytes();
+        let rank = if bytes == OPAQUE_MARKER.as_bytes() {
+            0
+        } else if is_marker_name(bytes)
+            || fstatat(dir, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| is_overlay_whiteout(&st))
+        {
+            1
+        } else {
+            2
+        };
+        (rank, name.clone())
+    });
+}
+
 impl<W: Write> Packer<W> {
     /// Writes a folder's entry and returns the frame to walk it.
     fn dir(&mut self, fd: OwnedFd, path: PathBuf) -> Result<Frame> {
@@ -119,6 +162,18 @@ impl<W: Write> Packer<W> {
         self.builder
             .append_data(&mut h, archive_name(&path, true), std::io::empty())
             .map_err(ArchiveError::Write)?;
+        // Before the folder's own entries: it hides only lower content.
+        let opaque = self.options.oci_whiteouts
+            && xattr::read_small::<2>(fd.as_fd(), OPAQUE_XATTR).as_deref() == Some(b"y");
+        if opaque {
+            let mut h = header(&st, EntryType::Regular, 0);
+            h.set_mode(0o644);
+            let marker = archive_name(&path.join(OPAQUE_MARKER), false);
+            self.builder
+                .append_data(&mut h, marker, std::io::empty())
+                .map_err(ArchiveError::Write)?;
+            self.summary.whiteouts += 1;
+        }
         let mut dir = Dir::from_fd(fd).map_err(nix_io(format!("listing {shown}")))?;
         let mut names = Vec::new();
         for entry in dir.iter() {
@@ -129,6 +184,9 @@ impl<W: Write> Packer<W> {
             }
         }
         names.sort();
+        if self.options.oci_whiteouts {
+            whiteouts_first(dir.as_fd(), &mut names, opaque);
+        }
         self.summary.dirs += 1;
         Ok(Frame {
             dir,
@@ -162,6 +220,9 @@ impl<W: Write> Packer<W> {
             tracing::warn!("{shown}: socket ignored");
             self.summary.skipped += 1;
             return Ok(None);
+        }
+        if self.options.oci_whiteouts && what == SFlag::S_IFCHR && st.st_rdev == 0 {
+            return self.whiteout(&st, name, &path).map(|()| None);
         }
         let name_in_archive = archive_name(&path, false);
         if st.st_nlink > 1 {
@@ -257,6 +318,20 @@ impl<W: Write> Packer<W> {
             .map_err(|e| io(format!("archiving {shown}"))(e))?;
         self.summary.files += 1;
         self.summary.bytes += size;
+        Ok(())
+    }
+
+    /// An overlay whiteout (0:0 device) as the OCI `.wh.NAME` entry.
+    fn whiteout(&mut self, st: &FileStat, name: &OsString, path: &Path) -> Result<()> {
+        let mut marker = b".wh.".to_vec();
+        marker.extend_from_slice(name.as_bytes());
+        let path = path.with_file_name(OsString::from_vec(marker));
+        let mut h = header(st, EntryType::Regular, 0);
+        h.set_mode(0o644);
+        self.builder
+            .append_data(&mut h, archive_name(&path, false), std::io::empty())
+            .map_err(ArchiveError::Write)?;
+        self.summary.whiteouts += 1;
         Ok(())
     }
 

@@ -17,7 +17,8 @@ use tar::EntryType;
 use super::fs::{Before, Tree, clear, is_dir};
 use super::meta::Meta;
 use super::name::{components, joined, shown};
-use super::{ArchiveError, Failure, Result, Summary};
+use super::whiteout::{self, Role};
+use super::{ArchiveError, Failure, Result, Summary, UnpackOptions, Whiteouts};
 
 /// Folders are made private until their own mode is applied at the end.
 const NEW_DIR_MODE: u32 = 0o700;
@@ -34,6 +35,7 @@ struct Unpacker {
     tree: Tree,
     /// Owners are restored only by root, as GNU tar does.
     same_owner: bool,
+    options: UnpackOptions,
     pending: Vec<Pending>,
     summary: Summary,
     buffer: Vec<u8>,
@@ -43,6 +45,12 @@ struct Unpacker {
 /// merging with what is there. Stops at the first refused or failing entry;
 /// see the module doc for what that leaves.
 pub fn unpack(input: impl Read, dir: &Path) -> Result<Summary> {
+    unpack_with(input, dir, &UnpackOptions::default())
+}
+
+/// As [`unpack`], with whiteouts and device nodes handled as `options`
+/// say (image layers; see the module doc).
+pub fn unpack_with(input: impl Read, dir: &Path, options: &UnpackOptions) -> Result<Summary> {
     let tree = Tree::open(dir).map_err(|source| ArchiveError::Io {
         context: format!("opening {}", dir.display()),
         source,
@@ -50,6 +58,7 @@ pub fn unpack(input: impl Read, dir: &Path) -> Result<Summary> {
     let mut unpacker = Unpacker {
         tree,
         same_owner: nix::unistd::geteuid().is_root(),
+        options: *options,
         pending: Vec::new(),
         summary: Summary::default(),
         buffer: vec![0; COPY_BUFFER],
@@ -80,6 +89,9 @@ impl Unpacker {
         if raw.starts_with(b"/") {
             tracing::debug!("removing the leading '/' of {:?}", shown(raw));
         }
+        if self.options.whiteouts != Whiteouts::Keep && self.whiteout(&parts)? {
+            return Ok(());
+        }
         let meta = Meta::of(entry)?;
         let Some((name, dirs)) = parts.split_last() else {
             if kind != EntryType::Directory {
@@ -101,6 +113,44 @@ impl Unpacker {
             }
             other => Err(Failure::Unsupported(describe(other))),
         }
+    }
+
+    /// Handles a whiteout or ignored name; false for an ordinary entry.
+    fn whiteout(&mut self, parts: &[&OsStr]) -> Result<bool, Failure> {
+        let role = whiteout::role(parts).map_err(Failure::Refused)?;
+        let dirs = parts.split_last().map_or(&[][..], |(_, dirs)| dirs);
+        match (role, self.options.whiteouts) {
+            (Role::Plain, _) | (_, Whiteouts::Keep) => return Ok(false),
+            (Role::Ignored, _) => {}
+            (Role::Whiteout(name), Whiteouts::Overlay) => {
+                if whiteout::overlay_whiteout(&mut self.tree, dirs, name)? {
+                    self.summary.whiteouts += 1;
+                }
+            }
+            (Role::Opaque, Whiteouts::Overlay) => {
+                whiteout::overlay_opaque(&mut self.tree, dirs)?;
+                self.summary.whiteouts += 1;
+            }
+            (Role::Whiteout(_) | Role::Opaque, Whiteouts::Oci) => {
+                let Some((marker, _)) = parts.split_last() else {
+                    return Ok(false);
+                };
+                let parent = self.tree.parent(dirs)?;
+                whiteout::marker_file(parent, marker)?;
+                self.summary.whiteouts += 1;
+            }
+            (Role::Whiteout(name), Whiteouts::Apply) => {
+                self.tree.forget();
+                whiteout::apply_whiteout(&self.tree, dirs, name)?;
+                self.summary.whiteouts += 1;
+            }
+            (Role::Opaque, Whiteouts::Apply) => {
+                self.tree.forget();
+                whiteout::apply_opaque(&self.tree, dirs)?;
+                self.summary.whiteouts += 1;
+            }
+        }
+        Ok(true)
     }
 
     fn file<R: Read>(
@@ -155,12 +205,21 @@ impl Unpacker {
             return self.root_dir(meta);
         };
         let same_owner = self.same_owner;
+        let overlay = self.options.whiteouts == Whiteouts::Overlay;
         let parent = self.tree.parent(dirs)?;
+        // A folder replacing this layer's own whiteout of its name must
+        // still hide the lower folder's content: it becomes opaque.
+        let was_whiteout = overlay
+            && fstatat(parent, *name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| whiteout::is_overlay_whiteout(&st));
         if clear(parent, name, true)? == Before::Nothing {
             match mkdirat(parent, *name, Mode::from_bits_truncate(NEW_DIR_MODE)) {
                 Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
                 Err(e) => return Err(Failure::io("creating the directory")(e)),
             }
+        }
+        if was_whiteout {
+            whiteout::set_opaque(parent, name)?;
         }
         let fd = openat(
             parent,
@@ -297,6 +356,16 @@ impl Unpacker {
                 let (Ok(Some(major)), Ok(Some(minor))) = (major, minor) else {
                     return Err(Failure::Refused("unreadable device numbers".into()));
                 };
+                if !self.options.devices {
+                    let what = if kind == EntryType::Char {
+                        "character"
+                    } else {
+                        "block"
+                    };
+                    return Err(Failure::Refused(format!(
+                        "a {what} device node ({major}:{minor}), and device nodes are not allowed here"
+                    )));
+                }
                 let sflag = if kind == EntryType::Char {
                     SFlag::S_IFCHR
                 } else {

@@ -105,3 +105,41 @@ pub fn write(fd: BorrowedFd<'_>, name: &CStr, value: &[u8]) -> std::io::Result<(
     }
     Err(err)
 }
+
+/// Sets one attribute and fails if it cannot be set: for the overlay
+/// metadata whiteout conversion writes, where a silent loss would let
+/// lower content show through.
+pub fn write_strict(fd: BorrowedFd<'_>, name: &CStr, value: &[u8]) -> std::io::Result<()> {
+    // SAFETY: a NUL-terminated name and a live value slice.
+    let rc = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// One attribute's value (at most `N` bytes), None when absent, too long
+/// or unsupported: for the overlay markers pack reads back.
+pub fn read_small<const N: usize>(fd: BorrowedFd<'_>, name: &CStr) -> Option<Vec<u8>> {
+    let mut buf = [0u8; N];
+    // SAFETY: a NUL-terminated name and a live buffer of N bytes.
+    let n = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    Some(buf[..n].to_vec())
+}

@@ -2,6 +2,7 @@
 
 mod hostile;
 mod round_trip;
+mod whiteouts;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
