@@ -32,6 +32,9 @@ const PACKAGES: &[&str] = &[
     // Engines that drive muelle-runtime in the interop tests.
     "podman",
     "containerd",
+    // Tools that read muelle's images and store (image interop tests).
+    "skopeo",
+    "umoci",
 ];
 
 /// The cargo steps, in order: name and arguments.
