@@ -61,6 +61,23 @@ pub enum Command {
     /// Manage volume driver plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// List images.
+    Images(ImagesArgs),
+    /// Show the history of an image.
+    History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(TagArgs),
+    /// Remove one or more images.
+    Rmi(RmiArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to stdout by default).
+    Save(SaveArgs),
+    /// Load an image from a tar archive or stdin.
+    Load(LoadArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,4 +211,154 @@ pub enum PluginCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+}
+
+/// `muelle image ...`; each verb also exists at the top level, as in
+/// docker (`image ls` is `images`, `image rm` is `rmi`).
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Show images as JSON.
+    Inspect(ImageInspectArgs),
+    /// Show the history of an image.
+    History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(TagArgs),
+    /// Remove one or more images.
+    #[command(alias = "remove", alias = "rmi")]
+    Rm(RmiArgs),
+    /// Remove unused images: untagged ones, or with -a every image no
+    /// container uses.
+    Prune {
+        /// Remove all unused images, not just dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to stdout by default).
+    Save(SaveArgs),
+    /// Load an image from a tar archive or stdin.
+    Load(LoadArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Accepted as docker's: muelle keeps no intermediate images, so every
+    /// image is already shown.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show the manifest digests.
+    #[arg(long)]
+    pub digests: bool,
+    /// Full image ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// dangling=true|false, reference=PATTERN (a glob on REPOSITORY[:TAG]).
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// `json` (one object per line), or `table`.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only images named like this (a glob, as `--filter reference=`).
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImageInspectArgs {
+    /// `json` (the default).
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Sizes and dates in human-readable form (`--human=false`: bytes and
+    /// RFC 3339).
+    #[arg(
+        short = 'H',
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub human: bool,
+    /// Only image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate ids and CREATED BY.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// `json` (one object per line), or `table`.
+    #[arg(long)]
+    pub format: Option<String>,
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    #[arg(value_name = "SOURCE_IMAGE[:TAG]")]
+    pub source: String,
+    #[arg(value_name = "TARGET_IMAGE[:TAG]")]
+    pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove an image with several tags by id, or one containers use
+    /// (then only untagged; see the image crate's remove.rs).
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A Dockerfile instruction for the config (CMD, ENTRYPOINT, ENV,
+    /// EXPOSE, LABEL, USER, VOLUME, WORKDIR, STOPSIGNAL); repeatable.
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// The history comment (default `Imported from -`).
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// A root filesystem tarball (plain, gzip or zstd), or `-` for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub source: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// docker-archive (`docker save`'s, the default) or oci-archive.
+    #[arg(long, default_value = "docker-archive")]
+    pub format: ::image::formats::Format,
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from FILE instead of stdin.
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Accepted as docker's (it hides the progress muelle does not show).
+    #[arg(short, long)]
+    pub quiet: bool,
 }

@@ -3,6 +3,7 @@
 //! stderr with docker's exit codes.
 
 mod args;
+mod images;
 mod plugin;
 mod volume;
 
@@ -25,7 +26,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("Error: {err}");
+            // Verbs that go on after a failure printed each error already.
+            if !err.is::<images::Reported>() {
+                eprintln!("Error: {err}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -49,5 +53,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             volume::check(&cli.global, repair)
         }
         Command::Plugin(cmd) => plugin::run(&cli.global, cmd),
+        Command::Image(cmd) => images::run(&cli.global, cmd),
+        Command::Images(args) => images::run(&cli.global, args::ImageCommand::Ls(args)),
+        Command::History(args) => images::run(&cli.global, args::ImageCommand::History(args)),
+        Command::Tag(args) => images::run(&cli.global, args::ImageCommand::Tag(args)),
+        Command::Rmi(args) => images::run(&cli.global, args::ImageCommand::Rm(args)),
+        Command::Import(args) => images::run(&cli.global, args::ImageCommand::Import(args)),
+        Command::Save(args) => images::run(&cli.global, args::ImageCommand::Save(args)),
+        Command::Load(args) => images::run(&cli.global, args::ImageCommand::Load(args)),
     }
 }

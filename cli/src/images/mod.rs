@@ -1,0 +1,107 @@
+//! `muelle images`, `image ...`, `history`, `tag`, `rmi`, `import`, `save`,
+//! `load`: docker's verbs over the image crate, with docker's output.
+//!
+//! A verb holds the metadata store (`ROOT/metadata.db`) only while it
+//! reads or writes records: reading configs and layers, writing archives
+//! and storing blobs run with it closed, so other commands are not kept
+//! waiting behind a long save or load.
+
+mod human;
+mod inspect;
+mod io;
+mod ls;
+mod rm;
+mod text;
+
+use std::io::Write;
+
+use image::store::GcReport;
+use image::{Digest, Images};
+use storage::store::Store;
+
+use crate::args::{Global, ImageCommand};
+
+/// A verb that goes on after a failure (`rmi a b`, `image inspect a b`)
+/// prints each error itself as `Error: ...` and returns this, so that main
+/// exits 1 without a line of its own.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("errors were reported above")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+pub fn run(global: &Global, cmd: ImageCommand) -> anyhow::Result<()> {
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    match cmd {
+        ImageCommand::Ls(args) => ls::run(global, &args, &mut out)?,
+        ImageCommand::Inspect(args) => inspect::inspect(global, &args, &mut out)?,
+        ImageCommand::History(args) => inspect::history(global, &args, &mut out)?,
+        ImageCommand::Tag(args) => rm::tag(global, &args)?,
+        ImageCommand::Rm(args) => rm::rmi(global, &args, &mut out)?,
+        ImageCommand::Prune { all, force } => rm::prune(global, all, force, &mut out)?,
+        ImageCommand::Import(args) => io::import(global, &args, &mut out)?,
+        ImageCommand::Save(args) => io::save(global, &args, &mut out)?,
+        ImageCommand::Load(args) => io::load(global, &args, &mut out)?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The image store of this root; opens no metadata store.
+fn images(global: &Global) -> anyhow::Result<Images> {
+    Ok(Images::open(&global.root)?)
+}
+
+/// Opens the metadata store for the moment `f` needs it.
+fn with_store<R>(
+    global: &Global,
+    f: impl FnOnce(&Store) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
+    let store = Store::open(&global.root)?;
+    f(&store)
+}
+
+/// Which containers use an image.
+///
+/// ENGINE SEAM: there are no containers yet, so no image is in use. When
+/// the engine lands, list its containers (and their image ids) *before*
+/// the store transaction that removes images, and answer from that list
+/// here: the image crate calls this inside the transaction, where the
+/// store cannot be read again (see `image::store::InUse`).
+fn no_containers(_image: &Digest) -> Vec<String> {
+    Vec::new()
+}
+
+/// Deletes the blobs and layers no record names any more: found with the
+/// store open, deleted after it is closed. Best effort: the records are
+/// already right, and the next collection retries what this one missed.
+fn collect(images: &Images, store: Store) -> GcReport {
+    let garbage = match images.garbage(&store) {
+        Ok(garbage) => garbage,
+        Err(e) => {
+            tracing::warn!("image garbage collection: {e}");
+            return GcReport::default();
+        }
+    };
+    drop(store);
+    match garbage.sweep() {
+        Ok(report) => {
+            if report.skipped {
+                tracing::warn!(
+                    "another command is loading or saving images: unused layers are deleted by the next rmi or prune"
+                );
+            }
+            report
+        }
+        Err(e) => {
+            tracing::warn!("image garbage collection: {e}");
+            GcReport::default()
+        }
+    }
+}
