@@ -58,6 +58,12 @@ pub enum Command {
     /// Manage muelle itself.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Display system-wide information.
+    Info {
+        /// json, or the default text.
+        #[arg(short, long)]
+        format: Option<String>,
+    },
     /// Manage volume driver plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),

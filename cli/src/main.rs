@@ -4,6 +4,7 @@
 
 mod args;
 mod images;
+mod info;
 mod plugin;
 mod volume;
 
@@ -53,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             volume::check(&cli.global, repair)
         }
         Command::Plugin(cmd) => plugin::run(&cli.global, cmd),
+        Command::Info { format } => info::run(&cli.global, format.as_deref()),
         Command::Image(cmd) => images::run(&cli.global, cmd),
         Command::Images(args) => images::run(&cli.global, args::ImageCommand::Ls(args)),
         Command::History(args) => images::run(&cli.global, args::ImageCommand::History(args)),

@@ -602,3 +602,20 @@ fn import_refuses_bad_input_before_recording_anything() {
     );
     assert_eq!(m.muelle(&["images", "--bogus"]).status.code(), Some(125));
 }
+
+#[test]
+fn info_names_the_rootfs_driver_and_counts_images() {
+    let m = Instance::new();
+    m.import(Some("localhost/info:1"), &[]);
+    let text = m.ok(&["info"]);
+    assert!(text.contains("Images: 1\n"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&m.ok(&["info", "--format", "json"])).expect("json");
+    assert_eq!(json["Images"], 1);
+    let driver = json["Driver"].as_str().expect("driver");
+    assert!(matches!(driver, "overlay" | "copy"), "{driver}");
+    assert!(
+        text.contains(&format!("Storage Driver: {driver}\n")),
+        "{text}"
+    );
+}
