@@ -4,75 +4,25 @@
 //! /bin/busybox when there is one), so nothing depends on `cargo xtask
 //! test-image` having run.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use sha2::{Digest as _, Sha256};
 
-const MUELLE: &str = env!("CARGO_BIN_EXE_muelle");
+mod support;
 
-struct Instance {
-    root: tempfile::TempDir,
+use support::{Instance, stderr, stdout};
+
+/// image.rs's own helpers on top of the shared `Instance`.
+trait ImageInstance {
+    /// Imports the test root filesystem as `name`; returns the image id.
+    fn import(&self, name: Option<&str>, extra: &[&str]) -> String;
+    fn ids(&self) -> Vec<String>;
+    fn path(&self, name: &str) -> PathBuf;
 }
 
-impl Instance {
-    fn new() -> Instance {
-        Instance {
-            root: tempfile::Builder::new()
-                .prefix("muelle-test-image")
-                .tempdir()
-                .expect("temp root"),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(MUELLE);
-        cmd.arg("--root")
-            .arg(self.root.path())
-            .arg("--runroot")
-            .arg(self.root.path().join("run"))
-            .args(args);
-        cmd
-    }
-
-    fn muelle(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("spawn muelle")
-    }
-
-    /// `muelle ARGS` that succeeds, its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.muelle(args);
-        assert!(
-            out.status.success(),
-            "muelle {args:?}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    fn with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn muelle");
-        let mut stdin = child.stdin.take().expect("stdin");
-        // muelle may refuse before reading it all: a broken pipe is fine.
-        let _ = stdin.write_all(input);
-        drop(stdin);
-        child.wait_with_output().expect("wait muelle")
-    }
-
-    /// Imports the test root filesystem as `name`; returns the image id.
+impl ImageInstance for Instance {
     fn import(&self, name: Option<&str>, extra: &[&str]) -> String {
-        let tar = self.root.path().join("rootfs.tar");
+        let tar = self.path("rootfs.tar");
         if !tar.exists() {
             std::fs::write(&tar, rootfs_tar()).expect("write rootfs.tar");
         }
@@ -97,16 +47,8 @@ impl Instance {
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.root.path().join(name)
+        self.root().join(name)
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn header(path: &str, kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
@@ -444,7 +386,7 @@ fn save_in_both_formats_and_load_into_another_root() {
             file_arg,
             "localhost/test:1",
         ]);
-        let leftovers: Vec<_> = walk(m.root.path())
+        let leftovers: Vec<_> = walk(m.root())
             .into_iter()
             .filter(|p| p.to_string_lossy().contains(".partial-"))
             .collect();
@@ -491,7 +433,7 @@ fn a_failed_save_keeps_the_old_file() {
         "old content"
     );
     assert!(
-        !walk(m.root.path())
+        !walk(m.root())
             .iter()
             .any(|p| p.to_string_lossy().contains(".partial-"))
     );
@@ -515,7 +457,7 @@ fn a_hostile_archive_loads_nothing() {
     assert_eq!(stdout(&out), "");
     assert!(m.ids().is_empty(), "nothing recorded");
     // The layer unpacks deep inside the root: `..` from there stays in it.
-    let escaped: Vec<_> = walk(m.root.path())
+    let escaped: Vec<_> = walk(m.root())
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "escaped"))
         .collect();

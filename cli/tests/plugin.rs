@@ -6,9 +6,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const MUELLE: &str = env!("CARGO_BIN_EXE_muelle");
+use support::{Instance, stderr, stdout};
 
 fn fixture_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("MUELLE_TEST_PLUGIN_DIR").map(PathBuf::from);
@@ -24,15 +24,17 @@ fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-struct Instance {
+/// An `Instance` whose muelle.toml's `[plugins] dirs` is a temporary
+/// folder of its own.
+struct Plugins {
+    m: Instance,
     _tmp: tempfile::TempDir,
-    base: PathBuf,
     plugins: PathBuf,
     config: PathBuf,
 }
 
-impl Instance {
-    fn new() -> Instance {
+impl Plugins {
+    fn new() -> Plugins {
         let tmp = tempfile::Builder::new()
             .prefix("muelle-test-plugins")
             .tempdir()
@@ -52,9 +54,9 @@ impl Instance {
             ),
         )
         .expect("write muelle.toml");
-        Instance {
+        Plugins {
+            m: Instance::new().with_config(&config),
             _tmp: tmp,
-            base,
             plugins,
             config,
         }
@@ -66,33 +68,20 @@ impl Instance {
         chmod(&path, 0o644);
         path
     }
+}
 
-    fn muelle(&self, args: &[&str]) -> Output {
-        Command::new(MUELLE)
-            .arg("--root")
-            .arg(self.base.join("root"))
-            .arg("--runroot")
-            .arg(self.base.join("run"))
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .expect("spawn muelle")
+impl std::ops::Deref for Plugins {
+    type Target = Instance;
+
+    fn deref(&self) -> &Instance {
+        &self.m
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
 fn plugin_ls_shows_working_and_broken_files() {
     let Some(dir) = fixture_dir() else { return };
-    let m = Instance::new();
+    let m = Plugins::new();
     let fixture = m.install(&dir);
     let broken = m.plugins.join("broken.so");
     std::fs::write(&broken, "not a library\n".repeat(40)).expect("write");
@@ -159,7 +148,7 @@ fn plugin_ls_shows_working_and_broken_files() {
 #[test]
 fn plugin_inspect_shows_json_and_unknown_names_fail() {
     let Some(dir) = fixture_dir() else { return };
-    let m = Instance::new();
+    let m = Plugins::new();
     let fixture = m.install(&dir);
 
     let out = m.muelle(&["plugin", "inspect", "fixture"]);
@@ -173,7 +162,7 @@ fn plugin_inspect_shows_json_and_unknown_names_fail() {
             "AbiVersion": 1,
             "Scope": "local",
             "Path": fixture,
-            "StateDir": m.base.join("root/plugins-data/fixture"),
+            "StateDir": m.root().join("plugins-data/fixture"),
         }])
     );
 
@@ -192,7 +181,7 @@ fn plugin_inspect_shows_json_and_unknown_names_fail() {
 #[test]
 fn plugin_inspect_of_a_refused_plugin_names_the_rule() {
     let Some(dir) = fixture_dir() else { return };
-    let m = Instance::new();
+    let m = Plugins::new();
     let fixture = m.install(&dir);
     chmod(&fixture, 0o646);
     let out = m.muelle(&["plugin", "inspect", "fixture"]);
@@ -208,7 +197,7 @@ fn plugin_inspect_of_a_refused_plugin_names_the_rule() {
 
 #[test]
 fn an_unknown_key_in_the_plugins_section_is_an_error() {
-    let m = Instance::new();
+    let m = Plugins::new();
     std::fs::write(&m.config, "[plugins]\nfolders = [\"/x\"]\n").expect("write");
     let out = m.muelle(&["plugin", "ls"]);
     assert_eq!(out.status.code(), Some(1));
@@ -222,7 +211,7 @@ fn an_unknown_key_in_the_plugins_section_is_an_error() {
 
 #[test]
 fn plugin_ls_without_plugins_prints_the_header() {
-    let m = Instance::new();
+    let m = Plugins::new();
     let out = m.muelle(&["plugin", "ls"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "NAME   VERSION   SCOPE   PATH   STATUS\n");

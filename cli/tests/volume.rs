@@ -1,43 +1,9 @@
 //! `muelle volume ...` end to end: whole commands against a private root,
 //! as a user types them.
 
-use std::process::{Command, Output};
+mod support;
 
-const MUELLE: &str = env!("CARGO_BIN_EXE_muelle");
-
-struct Instance {
-    root: tempfile::TempDir,
-}
-
-impl Instance {
-    fn new() -> Instance {
-        Instance {
-            root: tempfile::Builder::new()
-                .prefix("muelle-test-root")
-                .tempdir()
-                .expect("temp root"),
-        }
-    }
-
-    fn muelle(&self, args: &[&str]) -> Output {
-        Command::new(MUELLE)
-            .arg("--root")
-            .arg(self.root.path())
-            .arg("--runroot")
-            .arg(self.root.path().join("run"))
-            .args(args)
-            .output()
-            .expect("spawn muelle")
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use support::{Instance, stderr, stdout};
 
 #[test]
 fn create_list_inspect_remove() {
@@ -70,7 +36,7 @@ fn create_list_inspect_remove() {
         .to_owned();
     assert_eq!(
         mountpoint,
-        m.root.path().join("volumes/data/_data").to_str().unwrap()
+        m.root().join("volumes/data/_data").to_str().unwrap()
     );
     assert!(std::path::Path::new(&mountpoint).is_dir());
     assert!(json[0].get("UsageData").is_none(), "only when asked");
@@ -101,7 +67,7 @@ fn bad_names_are_refused_and_change_nothing() {
             stderr(&out)
         );
     }
-    assert!(!m.root.path().join("volumes").exists());
+    assert!(!m.root().join("volumes").exists());
     let out = m.muelle(&["volume", "create", "-o", "size=1g", "v1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -129,7 +95,7 @@ fn uid_and_gid_own_the_data_folder() {
         "volume", "create", "--uid", "1234", "--gid", "5678", "owned",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let meta = std::fs::metadata(m.root.path().join("volumes/owned/_data")).expect("data");
+    let meta = std::fs::metadata(m.root().join("volumes/owned/_data")).expect("data");
     assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
 }
 
@@ -138,10 +104,7 @@ fn twenty_parallel_creates_all_succeed() {
     let m = Instance::new();
     let spawned: Vec<_> = (0..20)
         .map(|i| {
-            Command::new(MUELLE)
-                .arg("--root")
-                .arg(m.root.path())
-                .args(["volume", "create", &format!("con-{i}")])
+            m.command(&["volume", "create", &format!("con-{i}")])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -179,7 +142,7 @@ fn rename_moves_the_data_and_refuses_taken_names() {
     let m = Instance::new();
     assert!(m.muelle(&["volume", "create", "old"]).status.success());
     assert!(m.muelle(&["volume", "create", "taken"]).status.success());
-    let data = m.root.path().join("volumes/old/_data");
+    let data = m.root().join("volumes/old/_data");
     std::fs::write(data.join("file"), "kept").unwrap();
 
     let out = m.muelle(&["volume", "rename", "old", "taken"]);
@@ -189,7 +152,7 @@ fn rename_moves_the_data_and_refuses_taken_names() {
 
     let out = m.muelle(&["volume", "rename", "old", "new"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let moved = m.root.path().join("volumes/new/_data/file");
+    let moved = m.root().join("volumes/new/_data/file");
     assert_eq!(std::fs::read_to_string(moved).unwrap(), "kept");
     let inspect = m.muelle(&["volume", "inspect", "new"]);
     let json: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
@@ -234,7 +197,7 @@ fn tar_entry(name: &str, kind: u8, link: &str, data: &[u8]) -> Vec<u8> {
 }
 
 fn data_of(m: &Instance, volume: &str) -> std::path::PathBuf {
-    m.root.path().join("volumes").join(volume).join("_data")
+    m.root().join("volumes").join(volume).join("_data")
 }
 
 #[test]
@@ -253,7 +216,7 @@ fn export_then_import_into_a_new_volume_keeps_content_and_modes() {
         std::os::unix::fs::chown(src.join("private/key"), Some(999), Some(998)).expect("chown");
     }
 
-    let backup = m.root.path().join("src.tar");
+    let backup = m.root().join("src.tar");
     let out = m.muelle(&[
         "volume",
         "export",
@@ -309,17 +272,7 @@ fn import_reads_stdin_and_export_writes_stdout() {
     let exported = m.muelle(&["volume", "export", "src"]);
     assert!(exported.status.success(), "{}", stderr(&exported));
 
-    let mut child = Command::new(MUELLE)
-        .arg("--root")
-        .arg(m.root.path())
-        .args(["volume", "import", "piped", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &exported.stdout)
-        .expect("feed");
-    let out = child.wait_with_output().expect("wait");
+    let out = m.with_stdin(&["volume", "import", "piped", "-"], &exported.stdout);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_to_string(data_of(&m, "piped").join("f")).expect("f"),
@@ -332,10 +285,8 @@ fn export_refuses_a_terminal() {
     let m = Instance::new();
     assert!(m.muelle(&["volume", "create", "src"]).status.success());
     let pty = nix::pty::openpty(None, None).expect("pty");
-    let out = Command::new(MUELLE)
-        .arg("--root")
-        .arg(m.root.path())
-        .args(["volume", "export", "src"])
+    let out = m
+        .command(&["volume", "export", "src"])
         .stdout(std::process::Stdio::from(pty.slave))
         .stderr(std::process::Stdio::piped())
         .output()
@@ -351,12 +302,12 @@ fn export_refuses_a_terminal() {
 #[test]
 fn a_hostile_archive_is_refused_and_writes_nothing_outside() {
     let m = Instance::new();
-    let outside = m.root.path().join("outside");
+    let outside = m.root().join("outside");
     std::fs::create_dir(&outside).expect("outside");
     let mut tar = tar_entry("ok", b'0', "", b"fine");
     tar.extend(tar_entry("../../../outside/escaped", b'0', "", b"pwned"));
     tar.extend([0u8; 1024]);
-    let evil = m.root.path().join("evil.tar");
+    let evil = m.root().join("evil.tar");
     std::fs::write(&evil, &tar).expect("write");
 
     let out = m.muelle(&["volume", "import", "fresh", evil.to_str().expect("utf-8")]);
