@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Install missing prerequisites, then run fmt, clippy and every test: what CI runs
     Ci,
-    /// Measure performance (`cargo xtask bench runtime|storage`)
+    /// Measure performance (`cargo xtask bench runtime|storage|image`)
     Bench {
         #[command(subcommand)]
         what: bench::Bench,

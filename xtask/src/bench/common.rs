@@ -1,9 +1,40 @@
-//! What every bench shares: the outcome of a row, the table layout, and a
-//! bounded wait on a child process.
+//! What every bench shares: the outcome of a row, the table layout, a
+//! bounded wait on a child process, and building what is measured.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::util;
+
+/// `cargo build --release ARGS`, returning the executable of the target
+/// `name` as cargo reports it (so the target folder is whatever cargo uses).
+pub fn cargo_build(args: &[&str], name: &str) -> Result<PathBuf> {
+    let line = format!("cargo build --release {}", args.join(" "));
+    let mut cmd = util::cargo();
+    cmd.args(["build", "--release"])
+        .args(args)
+        .arg("--message-format=json-render-diagnostics")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    eprintln!("building {name}: {line}");
+    let output = cmd.output().context("cannot run cargo build")?;
+    if !output.status.success() {
+        bail!("{line} failed ({})", output.status);
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == name)
+        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .with_context(|| format!("cargo build reported no {name} executable"))
+}
 
 /// One row of a bench table: measured, failed or skipped.
 pub enum RowResult<M> {

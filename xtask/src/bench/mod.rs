@@ -1,7 +1,10 @@
 //! `cargo xtask bench <what>`: performance measurements of muelle against
-//! its rivals. One module per thing measured: `runtime`, `storage`.
+//! its rivals. One module per thing measured: `runtime`, `storage`,
+//! `image`; `common`, `exec` and `stats` are shared.
 
 mod common;
+mod exec;
+mod image;
 mod runtime;
 mod stats;
 mod storage;
@@ -15,12 +18,15 @@ pub enum Bench {
     Runtime(runtime::Args),
     /// Whole `volume create|ls|inspect|rm` commands: muelle vs podman
     Storage(storage::Args),
+    /// Image load (muelle vs podman vs skopeo+umoci), layer unpack vs tar -x, rootfs setup/teardown
+    Image(image::Args),
 }
 
 pub fn run(what: Bench) -> Result<()> {
     match what {
         Bench::Runtime(args) => runtime::run(&args),
         Bench::Storage(args) => storage::run(&args),
+        Bench::Image(args) => image::run(&args),
     }
 }
 

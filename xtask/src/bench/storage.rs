@@ -21,7 +21,6 @@
 //! (open, get or insert, close), measured in the same rounds on muelle's
 //! store by a helper that links the storage crate (session.rs).
 
-mod exec;
 mod report;
 mod session;
 
@@ -31,11 +30,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::ValueEnum;
-use serde_json::Value;
 use tempfile::TempDir;
 
+use super::exec;
 use super::stats::Summary;
 use crate::util;
 
@@ -247,29 +246,8 @@ fn locate(tool: Tool, args: &Args) -> Result<PathBuf, Unavailable> {
 }
 
 /// `cargo build --release -p cli`, returning the muelle path cargo reports.
-fn build_muelle() -> Result<PathBuf> {
-    let mut cmd = util::cargo();
-    cmd.args([
-        "build",
-        "--release",
-        "-p",
-        "cli",
-        "--message-format=json-render-diagnostics",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    eprintln!("building muelle: cargo build --release -p cli");
-    let output = cmd.output().context("cannot run cargo build")?;
-    if !output.status.success() {
-        bail!("cargo build --release -p cli failed ({})", output.status);
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "muelle")
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .context("cargo build reported no muelle executable")
+pub(super) fn build_muelle() -> Result<PathBuf> {
+    super::common::cargo_build(&["-p", "cli"], "muelle")
 }
 
 /// One tool with its private store, measured round after round.

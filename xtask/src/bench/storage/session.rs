@@ -6,14 +6,13 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::exec;
+use crate::bench::exec;
 use crate::bench::stats::Summary;
-use crate::util;
 
 /// The helper's name and the cargo feature that builds it.
 const HELPER: &str = "store-session";
@@ -21,24 +20,10 @@ const HELPER: &str = "store-session";
 /// `cargo build --release -p xtask --features store-session --bin
 /// store-session`, returning the executable cargo reports.
 pub fn build() -> Result<PathBuf> {
-    let line = format!("cargo build --release -p xtask --features {HELPER} --bin {HELPER}");
-    let mut cmd = util::cargo();
-    cmd.args(["build", "--release", "-p", "xtask", "--features", HELPER])
-        .args(["--bin", HELPER, "--message-format=json-render-diagnostics"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    eprintln!("building the store session helper: {line}");
-    let output = cmd.output().context("cannot run cargo build")?;
-    if !output.status.success() {
-        bail!("{line} failed ({})", output.status);
-    }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == HELPER)
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .with_context(|| format!("cargo build reported no {HELPER} executable"))
+    crate::bench::common::cargo_build(
+        &["-p", "xtask", "--features", HELPER, "--bin", HELPER],
+        HELPER,
+    )
 }
 
 #[derive(Clone, Copy)]

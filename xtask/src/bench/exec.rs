@@ -1,6 +1,7 @@
-//! One run of a storage command, timed: wall time from spawn to reaped exit,
-//! its output in a log file, killed when it runs longer than [`TIMEOUT`] so
-//! that a command that hangs does not hang the bench.
+//! One run of a command, timed: wall time from spawn to reaped exit, its
+//! output in a log file, killed when it runs longer than a limit
+//! ([`TIMEOUT`] unless told) so that a command that hangs does not hang the
+//! bench.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -15,6 +16,11 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// returns its wall time in milliseconds, or the first line it printed (or
 /// its exit status) when it fails.
 pub fn timed(cmd: &mut Command, log: &mut File) -> Result<f64, String> {
+    timed_within(cmd, log, TIMEOUT)
+}
+
+/// [`timed`], killing the command after `timeout`.
+pub fn timed_within(cmd: &mut Command, log: &mut File, timeout: Duration) -> Result<f64, String> {
     let line = crate::util::display(cmd);
     reset(log).map_err(|e| format!("cannot reset the log file: {e}"))?;
     let out = log
@@ -29,7 +35,7 @@ pub fn timed(cmd: &mut Command, log: &mut File) -> Result<f64, String> {
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start `{line}`: {e}"))?;
-    let finished = wait_with_timeout(&mut child, TIMEOUT);
+    let finished = wait_with_timeout(&mut child, timeout);
     let elapsed = started.elapsed();
     match finished {
         Ok(Some(status)) if status.success() => Ok(elapsed.as_secs_f64() * 1000.0),
@@ -47,7 +53,7 @@ pub fn timed(cmd: &mut Command, log: &mut File) -> Result<f64, String> {
         }
         Ok(None) => Err(format!(
             "`{line}` killed after {}s without finishing",
-            TIMEOUT.as_secs()
+            timeout.as_secs()
         )),
         Err(e) => Err(format!("cannot wait for `{line}`: {e}")),
     }
@@ -84,7 +90,7 @@ fn wait_with_timeout(
     {
         // SAFETY: fd was just returned by pidfd_open and nothing else owns it.
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        if !super::super::common::readable_within(&pidfd, timeout)? {
+        if !super::common::readable_within(&pidfd, timeout)? {
             child.kill()?;
             child.wait()?;
             return Ok(None);
