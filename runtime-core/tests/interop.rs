@@ -100,6 +100,10 @@ impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.run(&["rm", "--all", "--force", "--time", "0"]);
         let _ = self.run(&["system", "reset", "--force"]);
+        // podman gives an OCI runtime it does not know the state root
+        // /run/<runtime name>: gone once empty (another test's containers
+        // keep it while they live).
+        let _ = std::fs::remove_dir("/run/muelle-runtime");
         // Storage mounts (overlay, shm) must go before the folder can.
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let root = self.dir.path().to_string_lossy().into_owned();
