@@ -6,6 +6,7 @@
 //! the OCI runtime spec runtime-core runs ([`spec`]).
 
 pub mod config;
+pub mod monitor;
 pub mod spec;
 
 pub use config::{ContainerConfig, ImageSource};

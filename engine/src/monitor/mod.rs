@@ -1,0 +1,219 @@
+//! The per-container monitor (issue 5, "Model"): a small process of its
+//! own, detached from the command that started it, that is the parent of
+//! the container's init. It copies the container's stdout and stderr into
+//! a JSON-lines log (docker's json-file format, rotated by size), reaps
+//! init and records its exit in a file that the next `muelle` command
+//! folds into the store, then deletes the runtime's state. It never opens
+//! the sled store.
+//!
+//! The engine side is [`spawn`]: it runs the `muelle-monitor` binary with
+//! the [`Job`] as its argument, in a new session, through an intermediate
+//! process (so the monitor is nobody's child but init's reaper's), and
+//! waits for the one line the monitor reports once the container runs, or
+//! its create error. The monitor side is [`run`] (the binary's body).
+
+mod log;
+mod run;
+
+pub use log::JsonLog;
+pub use run::run;
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+/// The binary's name; found next to the running executable, or named by
+/// [`BINARY_ENV`].
+pub const BINARY: &str = "muelle-monitor";
+/// Overrides where [`spawn`] finds the monitor binary (tests, packaging).
+pub const BINARY_ENV: &str = "MUELLE_MONITOR";
+/// The default size at which the log is rotated (one backup, `LOG.1`).
+pub const DEFAULT_LOG_MAX: u64 = 10 * 1024 * 1024;
+
+/// What a monitor is asked to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    /// The runtime's container id.
+    pub id: String,
+    /// The OCI bundle (config.json and rootfs).
+    pub bundle: PathBuf,
+    /// runtime-core's state root.
+    pub state_root: PathBuf,
+    /// The JSON-lines log; rotated to `LOG.1`.
+    pub log_path: PathBuf,
+    /// Where the exit is recorded ([`ExitRecord`]), written atomically.
+    pub exit_path: PathBuf,
+    /// `run -d`/`start` without attach. v1 behaves the same either way.
+    #[serde(default)]
+    pub detach: bool,
+    /// Rotation size of the log, [`DEFAULT_LOG_MAX`] by default.
+    #[serde(default = "default_log_max")]
+    pub log_max_size: u64,
+}
+
+fn default_log_max() -> u64 {
+    DEFAULT_LOG_MAX
+}
+
+/// The exit file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// The shell's form: the exit status, or 128+N for signal N.
+    pub exit_code: i32,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub finished_at: String,
+    pub oom_killed: bool,
+}
+
+impl ExitRecord {
+    pub fn read(path: &Path) -> std::io::Result<ExitRecord> {
+        let text = std::fs::read(path)?;
+        serde_json::from_slice(&text).map_err(std::io::Error::other)
+    }
+}
+
+/// A running monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitorHandle {
+    /// The monitor process.
+    pub pid: i32,
+    /// The container's init.
+    pub init_pid: i32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("starting {}: {source}", path.display())]
+    Spawn {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The container could not be created or started; the monitor's
+    /// one-line reason.
+    #[error("{0}")]
+    Container(String),
+    #[error("the container monitor exited without reporting ({0})")]
+    NoReport(String),
+}
+
+/// Where the monitor binary is: `$MUELLE_MONITOR`, else beside the running
+/// executable (or its parent folder, for test binaries in `deps/`), else
+/// on PATH.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os(BINARY_ENV) {
+        return PathBuf::from(path);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        for candidate in [dir.join(BINARY), dir.join("..").join(BINARY)] {
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from(BINARY)
+}
+
+/// Starts a monitor for `job` and waits until its container runs (or
+/// failed to). The monitor runs in a session of its own with its standard
+/// descriptors on /dev/null, and is not our child.
+pub fn spawn(job: &Job) -> Result<MonitorHandle, MonitorError> {
+    let path = binary();
+    let text = serde_json::to_string(job).map_err(|e| MonitorError::Spawn {
+        path: path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    let mut command = Command::new(&path);
+    // The report comes back on the intermediate's stdout; the monitor moves
+    // it off fd 1 before anything else runs. Every other descriptor of
+    // ours is close-on-exec (std opens them so).
+    command
+        .arg(text)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe and touches no memory.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|source| MonitorError::Spawn {
+        path: path.clone(),
+        source,
+    })?;
+    let mut report = String::new();
+    let mut stdout = child.stdout.take().expect("piped");
+    // The intermediate forks the monitor and exits; the report pipe stays
+    // open until the monitor closes it.
+    let status = child.wait();
+    let read = stdout.read_to_string(&mut report);
+    match (status, read) {
+        (Err(e), _) | (_, Err(e)) => {
+            return Err(MonitorError::Spawn { path, source: e });
+        }
+        (Ok(status), Ok(_)) if report.is_empty() => {
+            return Err(MonitorError::NoReport(status.to_string()));
+        }
+        _ => {}
+    }
+    parse_report(report.trim_end())
+}
+
+/// `ok MONITOR_PID INIT_PID` or `err REASON`.
+fn parse_report(line: &str) -> Result<MonitorHandle, MonitorError> {
+    if let Some(reason) = line.strip_prefix("err ") {
+        return Err(MonitorError::Container(reason.to_string()));
+    }
+    let mut words = line.strip_prefix("ok ").unwrap_or("").split(' ');
+    match (
+        words.next().and_then(|w| w.parse().ok()),
+        words.next().and_then(|w| w.parse().ok()),
+    ) {
+        (Some(pid), Some(init_pid)) => Ok(MonitorHandle { pid, init_pid }),
+        _ => Err(MonitorError::NoReport(format!(
+            "unexpected report {line:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_parse() {
+        assert_eq!(
+            parse_report("ok 12 13").unwrap(),
+            MonitorHandle {
+                pid: 12,
+                init_pid: 13
+            }
+        );
+        assert!(matches!(
+            parse_report("err no such bundle"),
+            Err(MonitorError::Container(r)) if r == "no such bundle"
+        ));
+        assert!(matches!(
+            parse_report("garbage"),
+            Err(MonitorError::NoReport(_))
+        ));
+    }
+
+    #[test]
+    fn job_defaults() {
+        let job: Job = serde_json::from_str(
+            r#"{"id":"a","bundle":"/b","state_root":"/s","log_path":"/l","exit_path":"/e"}"#,
+        )
+        .unwrap();
+        assert!(!job.detach);
+        assert_eq!(job.log_max_size, DEFAULT_LOG_MAX);
+    }
+}

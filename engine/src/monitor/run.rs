@@ -1,0 +1,561 @@
+//! The monitor process itself. Single-threaded throughout: runtime-core's
+//! create needs that, and a monitor must stay small.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use runtime_core::container::{self, CreateOptions};
+use runtime_core::state::{ContainerId, StateRoot};
+
+use super::log::{JsonLog, LineBuffer};
+use super::{ExitRecord, Job};
+
+/// The binary's body: `muelle-monitor JOB`, where JOB is the job's JSON
+/// (or a path to it). Returns the process's exit code.
+pub fn run(args: &[String]) -> i32 {
+    if let [flag, state] = args
+        && flag == SERVE
+    {
+        return serve_after_exec(state);
+    }
+    let [arg] = args else {
+        eprintln!("usage: muelle-monitor JOB-JSON|JOB-FILE");
+        return 2;
+    };
+    let arg = arg.clone();
+    let text = if arg.starts_with('{') {
+        Ok(arg)
+    } else {
+        std::fs::read_to_string(&arg)
+    };
+    let job: Job = match text
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+    {
+        Ok(job) => job,
+        Err(e) => {
+            // Still on the spawner's pipe: it gets the reason.
+            println!("err muelle-monitor: bad job: {e}");
+            return 2;
+        }
+    };
+    // A container that may ptrace us needs our exe sealed first
+    // (CVE-2019-5736); the re-exec keeps the arguments, so the job too.
+    if needs_sealed_exe(&job.bundle) && !runtime_core::process::sealed_exe::running_sealed() {
+        let Err(e) = runtime_core::process::sealed_exe::reexec();
+        println!("err {e}");
+        return 1;
+    }
+    match Monitor::start(&job) {
+        Ok(monitor) => monitor.reexec_and_serve(),
+        Err(()) => 1,
+    }
+}
+
+/// The argument of the second stage: the container runs, and the monitor
+/// re-executes itself so that what create touched (the spec, seccomp,
+/// runtime-core's code) leaves its resident memory.
+const SERVE: &str = "--serve";
+
+/// What the second stage needs, passed as its argument.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ServeState {
+    id: String,
+    state_root: std::path::PathBuf,
+    exit_path: std::path::PathBuf,
+    log_path: std::path::PathBuf,
+    log_max_size: u64,
+    init: i32,
+    stdout: RawFd,
+    stderr: RawFd,
+}
+
+fn serve_after_exec(text: &str) -> i32 {
+    let Ok(state) = serde_json::from_str::<ServeState>(text) else {
+        return 2;
+    };
+    // Kept across execve, but cheap to be sure of.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let (Ok(id), Ok(signals)) = (state.id.parse::<ContainerId>(), signal_fd()) else {
+        return 1;
+    };
+    let streams = [("stdout", state.stdout), ("stderr", state.stderr)].map(|(name, fd)| {
+        // SAFETY: the first stage passed these descriptors to us by number.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let _ = nix::fcntl::fcntl(
+            &fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+        Stream {
+            name,
+            fd: Some(fd),
+            lines: LineBuffer::default(),
+        }
+    });
+    // SAFETY: prctl with a valid NUL-terminated name (not "exe").
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"muelle-monitor".as_ptr(), 0, 0, 0) };
+    drop_clean_file_pages();
+    Monitor {
+        root: StateRoot::new(&state.state_root),
+        id,
+        init: Pid::from_raw(state.init),
+        exit_path: state.exit_path,
+        log: JsonLog::open(&state.log_path, state.log_max_size).ok(),
+        log_path: state.log_path,
+        log_max_size: state.log_max_size,
+        streams,
+        signals,
+    }
+    .serve()
+}
+
+/// Unmaps the resident pages of our read-only file mappings that were
+/// never written (code and constants of the binary and its libraries):
+/// loading maps far more of them than the loop uses, and those it uses
+/// come back from the page cache on their next touch. Mappings with an
+/// anonymous (copied on write: relocated data) page are left alone.
+/// ("Private_Dirty" is no guide: it counts page-cache pages not yet
+/// written back, as a freshly linked binary's are.)
+fn drop_clean_file_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut candidates = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    let mut clean = true;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if let Some((start, end)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            )
+        {
+            if let Some(range) = current.take()
+                && clean
+            {
+                candidates.push(range);
+            }
+            let perms = words.next().unwrap_or("");
+            let path = words.nth(3).unwrap_or("");
+            clean = true;
+            if path.starts_with('/') && !perms.contains('w') {
+                current = Some((start, end));
+            }
+        } else if first == "Anonymous:" && words.next() != Some("0") {
+            clean = false;
+        }
+    }
+    if let Some(range) = current
+        && clean
+    {
+        candidates.push(range);
+    }
+    drop(smaps);
+    for (start, end) in candidates {
+        // SAFETY: a clean, read-only file mapping of ours: its pages are
+        // read back from the file as they were.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+/// The signals the monitor handles, blocked and read from a signalfd.
+fn signal_fd() -> nix::Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        mask.add(s);
+    }
+    mask.thread_block()?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+}
+
+fn needs_sealed_exe(bundle: &Path) -> bool {
+    oci_spec::runtime::Spec::load(bundle.join("config.json"))
+        .ok()
+        .and_then(|spec| spec.process().clone())
+        .is_some_and(|p| runtime_core::process::sealed_exe::needed_for(p.capabilities().as_ref()))
+}
+
+struct Stream {
+    name: &'static str,
+    fd: Option<OwnedFd>,
+    lines: LineBuffer,
+}
+
+struct Monitor {
+    root: StateRoot,
+    id: ContainerId,
+    init: Pid,
+    exit_path: std::path::PathBuf,
+    log_path: std::path::PathBuf,
+    log_max_size: u64,
+    log: Option<JsonLog>,
+    streams: [Stream; 2],
+    signals: SignalFd,
+}
+
+fn dup2(from: RawFd, to: RawFd) {
+    // SAFETY: dup2 between descriptors this process holds.
+    unsafe { libc::dup2(from, to) };
+}
+
+/// A close-on-exec copy of `fd` above the standard ones.
+fn dup_high(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: fcntl on one of our descriptors; the copy is owned below.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: just returned to us, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+fn report(to: &mut Option<std::fs::File>, line: &str) {
+    if let Some(mut file) = to.take() {
+        let _ = writeln!(file, "{}", line.replace('\n', " "));
+    }
+}
+
+impl Monitor {
+    /// Detaches, creates and starts the container, and tells the spawner.
+    fn start(job: &Job) -> Result<Monitor, ()> {
+        // The spawner's pipe is our stdout: keep it aside, close-on-exec.
+        let mut reporter = dup_high(1).ok().map(std::fs::File::from);
+        let fail = |reporter: &mut Option<std::fs::File>, what: String| {
+            report(reporter, &format!("err {what}"));
+        };
+        let null = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+        {
+            Ok(null) => null,
+            Err(e) => {
+                fail(&mut reporter, format!("opening /dev/null: {e}"));
+                return Err(());
+            }
+        };
+        for fd in 0..3 {
+            dup2(null.as_raw_fd(), fd);
+        }
+        // The second fork: the spawner waits for our parent only.
+        // SAFETY: single-threaded; the parent only exits.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Parent { .. }) => {
+                // SAFETY: leaves at once, running no destructors or atexit.
+                unsafe { libc::_exit(0) }
+            }
+            Ok(nix::unistd::ForkResult::Child) => {}
+            Err(e) => {
+                fail(&mut reporter, format!("forking the monitor: {e}"));
+                return Err(());
+            }
+        }
+        // Orphans of the container are reparented to us and reaped here.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+
+        let id: ContainerId = match job.id.parse() {
+            Ok(id) => id,
+            Err(e) => {
+                fail(&mut reporter, format!("{e}"));
+                return Err(());
+            }
+        };
+        let log = match JsonLog::open(&job.log_path, job.log_max_size) {
+            Ok(log) => log,
+            Err(e) => {
+                fail(
+                    &mut reporter,
+                    format!("opening the log {}: {e}", job.log_path.display()),
+                );
+                return Err(());
+            }
+        };
+        let (out_r, out_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok(p) => p,
+            Err(e) => {
+                fail(&mut reporter, format!("making a pipe: {e}"));
+                return Err(());
+            }
+        };
+        let (err_r, err_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok(p) => p,
+            Err(e) => {
+                fail(&mut reporter, format!("making a pipe: {e}"));
+                return Err(());
+            }
+        };
+        // init inherits our 0, 1 and 2: /dev/null and the write ends.
+        dup2(out_w.as_raw_fd(), 1);
+        dup2(err_w.as_raw_fd(), 2);
+        drop((out_w, err_w));
+        let root = StateRoot::new(&job.state_root);
+        let created = container::create(
+            &root,
+            CreateOptions {
+                id: id.clone(),
+                bundle: job.bundle.clone(),
+                pid_file: None,
+                console_socket: None,
+                preserve_fds: 0,
+                foreground: false,
+            },
+        );
+        // Only init holds the write ends now: its exit closes them.
+        dup2(null.as_raw_fd(), 1);
+        dup2(null.as_raw_fd(), 2);
+        drop(null);
+        let created = match created {
+            Ok(created) => created,
+            Err(e) => {
+                fail(&mut reporter, e.to_string());
+                return Err(());
+            }
+        };
+        let init = Pid::from_raw(created.record.pid);
+        // Blocked only now: init would keep the mask through execve.
+        let signals = match signal_fd() {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = container::delete(&root, &id, true);
+                fail(&mut reporter, format!("signalfd: {e}"));
+                return Err(());
+            }
+        };
+        if let Err(e) = container::start(&root, &id) {
+            let _ = container::delete(&root, &id, true);
+            fail(&mut reporter, e.to_string());
+            return Err(());
+        }
+        report(
+            &mut reporter,
+            &format!("ok {} {}", std::process::id(), init.as_raw()),
+        );
+        Ok(Monitor {
+            root,
+            id,
+            init,
+            exit_path: job.exit_path.clone(),
+            log_path: job.log_path.clone(),
+            log_max_size: job.log_max_size,
+            log: Some(log),
+            streams: [
+                Stream {
+                    name: "stdout",
+                    fd: Some(out_r),
+                    lines: LineBuffer::default(),
+                },
+                Stream {
+                    name: "stderr",
+                    fd: Some(err_r),
+                    lines: LineBuffer::default(),
+                },
+            ],
+            signals,
+        })
+    }
+
+    /// Re-executes the monitor's own binary with the pipes and the signal
+    /// mask (execve keeps both, and init stays our child); serves in this
+    /// image if that fails.
+    fn reexec_and_serve(self) -> i32 {
+        let raw = |i: usize| self.streams[i].fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+        let state = ServeState {
+            id: self.id.to_string(),
+            state_root: self.root.path().to_path_buf(),
+            exit_path: self.exit_path.clone(),
+            log_path: self.log_path.clone(),
+            log_max_size: self.log_max_size,
+            init: self.init.as_raw(),
+            stdout: raw(0),
+            stderr: raw(1),
+        };
+        let args = [
+            std::ffi::CString::new(super::BINARY),
+            std::ffi::CString::new(SERVE),
+            std::ffi::CString::new(serde_json::to_string(&state).unwrap_or_default()),
+        ];
+        if let [Ok(a0), Ok(a1), Ok(a2)] = &args {
+            for fd in [state.stdout, state.stderr] {
+                // SAFETY: clearing close-on-exec on our own pipe ends.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            }
+            let path = c"/proc/self/exe";
+            let argv = [a0.as_c_str(), a1.as_c_str(), a2.as_c_str()];
+            let env: [&std::ffi::CStr; 0] = [];
+            // Only returns on failure.
+            let _ = nix::unistd::execve(path, &argv, &env);
+            for fd in [state.stdout, state.stderr] {
+                // SAFETY: as above.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+        }
+        self.serve()
+    }
+
+    /// Copies output and reaps until init exits; then records the exit,
+    /// deletes the container's runtime state and returns 0.
+    fn serve(mut self) -> i32 {
+        let code = loop {
+            if let Some(code) = self.reap() {
+                break code;
+            }
+            let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
+            fds.push(libc::pollfd {
+                fd: self.signals.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            for s in &self.streams {
+                fds.push(libc::pollfd {
+                    fd: s.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            // SAFETY: `fds` is a valid array of pollfd of that length.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+            if n < 0 {
+                continue;
+            }
+            if fds[0].revents != 0 {
+                self.handle_signals();
+            }
+            for i in 0..2 {
+                if fds[i + 1].revents != 0 {
+                    self.copy(i, false);
+                }
+            }
+        };
+        // What init (and anything else) wrote before it died.
+        for i in 0..2 {
+            self.copy(i, true);
+        }
+        // Leftovers of a container without its own pid namespace die here.
+        let _ = container::delete(&self.root, &self.id, true);
+        for i in 0..2 {
+            self.copy(i, true);
+            self.finish(i);
+        }
+        self.write_exit(code);
+        0
+    }
+
+    fn handle_signals(&mut self) {
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            let signal = info.ssi_signo as i32;
+            if signal == libc::SIGTERM || signal == libc::SIGINT || signal == libc::SIGHUP {
+                // Stopping is the engine's job; we pass it on and outlive init.
+                let _ = kill(self.init, Signal::SIGTERM);
+            }
+        }
+    }
+
+    /// Reaps every exited child; init's status once it is among them.
+    fn reap(&mut self) -> Option<i32> {
+        loop {
+            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p == self.init => return Some(code),
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == self.init => {
+                    return Some(128 + sig as i32);
+                }
+                Ok(WaitStatus::StillAlive) => return None,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Reads what stream `i` has (everything, without blocking, if
+    /// `drain`) into the log.
+    fn copy(&mut self, i: usize, drain: bool) {
+        let Some(fd) = self.streams[i].fd.as_ref() else {
+            return;
+        };
+        let raw = fd.as_raw_fd();
+        if drain {
+            // SAFETY: fcntl on our own descriptor.
+            unsafe {
+                let flags = libc::fcntl(raw, libc::F_GETFL);
+                libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK);
+            }
+        }
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            // SAFETY: reading into a buffer of that length.
+            let n = unsafe { libc::read(raw, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                if !drain {
+                    // Not readable after all; a real error ends the stream.
+                    if std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock {
+                        self.finish(i);
+                    }
+                }
+                return;
+            }
+            if n == 0 {
+                self.finish(i);
+                return;
+            }
+            let (stream, log) = (&mut self.streams[i], &mut self.log);
+            let name = stream.name;
+            stream.lines.push(&buf[..n as usize], &mut |entry| {
+                if let Some(l) = log.as_mut() {
+                    let _ = l.write(name, entry);
+                }
+            });
+            if !drain {
+                return;
+            }
+        }
+    }
+
+    /// Ends stream `i`: its last partial line is logged, its pipe closed.
+    fn finish(&mut self, i: usize) {
+        let (stream, log) = (&mut self.streams[i], &mut self.log);
+        let name = stream.name;
+        stream.lines.finish(&mut |entry| {
+            if let Some(l) = log.as_mut() {
+                let _ = l.write(name, entry);
+            }
+        });
+        stream.fd = None;
+    }
+
+    /// Written to a temporary file and renamed, so a reader sees all or
+    /// nothing.
+    fn write_exit(&self, exit_code: i32) {
+        let record = ExitRecord {
+            exit_code,
+            finished_at: runtime_core::state::now_rfc3339(),
+            oom_killed: false,
+        };
+        let mut tmp = self.exit_path.clone().into_os_string();
+        tmp.push(".tmp");
+        let text = serde_json::to_vec(&record).unwrap_or_default();
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(&text)?;
+            f.sync_all()
+        });
+        if written.is_ok() {
+            let _ = std::fs::rename(&tmp, &self.exit_path);
+        }
+    }
+}
