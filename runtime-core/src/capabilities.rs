@@ -44,8 +44,9 @@ pub enum CapsError {
     RaiseAmbient { cap: &'static str, errno: Errno },
 }
 
-/// Capability names by kernel index (`include/uapi/linux/capability.h`).
-const NAMES: [&str; 41] = [
+/// Capability names by kernel index (`include/uapi/linux/capability.h`):
+/// the list docker's `ALL` and `--privileged` draw from.
+pub const NAMES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
