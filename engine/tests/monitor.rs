@@ -14,7 +14,9 @@ use engine::monitor::{ExitRecord, Job, MonitorError, MonitorHandle, spawn};
 use engine::spec::{ResolvedMounts, build};
 use oci_spec::image::ImageConfiguration;
 
-const BUSYBOX: &str = "/bin/busybox";
+mod support;
+
+use support::{BUSYBOX, cgroup_dirs, make_rootfs, remove_default_cgroup_parents, unique_id};
 
 fn main() {
     if !nix::unistd::geteuid().is_root() {
@@ -41,7 +43,7 @@ fn main() {
         .tempdir()
         .expect("work folder");
     let rootfs = work.path().join("rootfs");
-    make_rootfs(&rootfs);
+    make_rootfs(&rootfs, &["sh", "sleep", "true"]);
 
     exit_status_and_logs(work.path());
     killed_init_and_rss(work.path());
@@ -212,7 +214,7 @@ impl Container {
     }
 
     fn with(work: &Path, cmd: &[&str], privileged: bool) -> Container {
-        let id = unique_id();
+        let id = unique_id("e5");
         let bundle = work.join(format!("bundle-{id}"));
         std::fs::create_dir_all(&bundle).expect("bundle");
         std::os::unix::fs::symlink(work.join("rootfs"), bundle.join("rootfs"))
@@ -318,53 +320,4 @@ fn alive(pid: i32) -> bool {
         .ok()
         .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
         .unwrap_or(false)
-}
-
-fn make_rootfs(rootfs: &Path) {
-    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(dir)).expect("rootfs folder");
-    }
-    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).expect("copy busybox");
-    for applet in ["sh", "sleep", "true"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("applet");
-    }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").expect("group");
-}
-
-/// 64 hex characters, as the engine's ids, unique to this run.
-fn unique_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("e5{:030x}{:032x}", std::process::id(), nanos)
-}
-
-/// runtime-core keeps its `muelle` cgroup parent between containers; a test
-/// leaves nothing, so it removes it (rmdir fails while others use it).
-fn remove_default_cgroup_parents() {
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in entries.flatten() {
-            let _ = std::fs::remove_dir(e.path().join("muelle"));
-        }
-    }
-    let _ = std::fs::remove_dir("/sys/fs/cgroup/muelle");
-}
-
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in entries.flatten() {
-            let dir = e.path().join("muelle").join(id);
-            if dir.exists() {
-                found.push(dir);
-            }
-        }
-    }
-    let v2 = Path::new("/sys/fs/cgroup/muelle").join(id);
-    if v2.exists() {
-        found.push(v2);
-    }
-    found
 }

@@ -18,7 +18,9 @@ use oci_spec::image::ImageConfiguration;
 use runtime_core::container::{self, RunOptions};
 use runtime_core::state::{ContainerId, StateRoot};
 
-const BUSYBOX: &str = "/bin/busybox";
+mod support;
+
+use support::{BUSYBOX, cgroup_dirs, make_rootfs, remove_default_cgroup_parents, unique_id};
 const SCRIPT: &str = "id -u; cat /proc/self/status | grep -e CapEff -e CapBnd; ls /dev";
 
 fn main() {
@@ -47,7 +49,7 @@ fn spec_runs_under_runtime_core() {
         .tempdir()
         .expect("bundle folder");
     let rootfs = bundle.path().join("rootfs");
-    make_rootfs(&rootfs);
+    make_rootfs(&rootfs, &["sh", "id", "cat", "grep", "ls"]);
 
     // As `app`: the bounding set is NET_BIND_SERVICE alone; the effective
     // set is empty, as under docker: a non-root user's exec keeps no
@@ -155,7 +157,7 @@ fn run_script(bundle: &Path, user: &str, privileged: bool) -> String {
     }))
     .expect("image config");
 
-    let id = unique_id();
+    let id = unique_id("e4");
     let rootfs = bundle.join("rootfs");
     let spec = build(&config, &image, &rootfs, &ResolvedMounts::default(), &id).expect("spec");
     spec.save(bundle.join("config.json")).expect("config.json");
@@ -182,23 +184,6 @@ fn run_script(bundle: &Path, user: &str, privileged: bool) -> String {
         "cgroups left behind"
     );
     text
-}
-
-/// A rootfs with busybox, the applets the script uses, and a user `app`.
-fn make_rootfs(rootfs: &Path) {
-    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp", "home/app"] {
-        std::fs::create_dir_all(rootfs.join(dir)).expect("rootfs folder");
-    }
-    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).expect("copy busybox");
-    for applet in ["sh", "id", "cat", "grep", "ls"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("applet");
-    }
-    std::fs::write(
-        rootfs.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
-    )
-    .expect("passwd");
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\napp:x:1000:\n").expect("group");
 }
 
 /// Runs the bundle in the foreground with stdin from /dev/null and stdout
@@ -254,41 +239,4 @@ fn dup2(from: i32, to: i32) -> Result<(), nix::Error> {
         return Err(nix::Error::last());
     }
     Ok(())
-}
-
-/// 64 hex characters, as the engine's ids, unique to this run.
-fn unique_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("e4{:030x}{:032x}", std::process::id(), nanos)
-}
-
-/// runtime-core keeps its `muelle` cgroup parent between containers; a test
-/// leaves nothing, so it removes it (rmdir fails while others use it).
-fn remove_default_cgroup_parents() {
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in entries.flatten() {
-            let _ = std::fs::remove_dir(e.path().join("muelle"));
-        }
-    }
-    let _ = std::fs::remove_dir("/sys/fs/cgroup/muelle");
-}
-
-fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in entries.flatten() {
-            let dir = e.path().join("muelle").join(id);
-            if dir.exists() {
-                found.push(dir);
-            }
-        }
-    }
-    let v2 = Path::new("/sys/fs/cgroup/muelle").join(id);
-    if v2.exists() {
-        found.push(v2);
-    }
-    found
 }
