@@ -43,6 +43,32 @@ pub enum RowResult<M> {
     Skipped(String),
 }
 
+impl<M> RowResult<M> {
+    /// The row as `--json` prints it: `head` (what the row is), its status,
+    /// and for a measured row the fields `measured` gives.
+    pub fn to_json(&self, mut head: Value, measured: impl FnOnce(&M) -> Value) -> Value {
+        let fields = match self {
+            RowResult::Measured(m) => {
+                let mut fields = serde_json::json!({ "status": "ok" });
+                if let (Some(f), Value::Object(more)) = (fields.as_object_mut(), measured(m)) {
+                    f.extend(more);
+                }
+                fields
+            }
+            RowResult::Failed(reason) => {
+                serde_json::json!({ "status": "failed", "reason": reason })
+            }
+            RowResult::Skipped(reason) => {
+                serde_json::json!({ "status": "skipped", "reason": reason })
+            }
+        };
+        if let (Some(head), Value::Object(fields)) = (head.as_object_mut(), fields) {
+            head.extend(fields);
+        }
+        head
+    }
+}
+
 /// Why a tool was not measured at all.
 pub enum Unavailable {
     Skipped(String),

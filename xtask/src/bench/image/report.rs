@@ -162,23 +162,16 @@ pub fn json(context: &Context, rows: &[Row]) -> Value {
     let results: Vec<Value> = rows
         .iter()
         .map(|row| {
-            let mut value = json!({ "operation": row.op.name(), "tool": row.tool });
-            let fields = match &row.result {
-                RowResult::Measured(m) => json!({
-                    "status": "ok",
+            let head = json!({ "operation": row.op.name(), "tool": row.tool });
+            row.result.to_json(head, |m| {
+                json!({
                     "runs": m.runs,
                     "failures": m.failures,
                     "median_ms": m.summary.median,
                     "p90_ms": m.summary.p90,
                     "times_muelle": times_muelle(row, rows),
-                }),
-                RowResult::Failed(reason) => json!({ "status": "failed", "reason": reason }),
-                RowResult::Skipped(reason) => json!({ "status": "skipped", "reason": reason }),
-            };
-            if let (Some(value), Value::Object(fields)) = (value.as_object_mut(), fields) {
-                value.extend(fields);
-            }
-            value
+                })
+            })
         })
         .collect();
     json!({

@@ -110,24 +110,17 @@ pub fn json(args: &Args, rows: &[Row]) -> Value {
 }
 
 fn row_json(row: &Row, rows: &[Row]) -> Value {
-    let mut value = json!({ "runtime": row.runtime.name(), "variant": row.variant.name() });
-    let fields = match &row.result {
-        RowResult::Measured(m) => json!({
-            "status": "ok",
+    let head = json!({ "runtime": row.runtime.name(), "variant": row.variant.name() });
+    row.result.to_json(head, |m| {
+        json!({
             "runs": m.runs,
             "failures": m.failures,
             "median_ms": m.summary.median,
             "p90_ms": m.summary.p90,
             "ratio_to_crun": ratio_to_crun(row, rows),
             "peak_rss_kib": m.peak_rss_kib,
-        }),
-        RowResult::Failed(reason) => json!({ "status": "failed", "reason": reason }),
-        RowResult::Skipped(reason) => json!({ "status": "skipped", "reason": reason }),
-    };
-    if let (Some(value), Value::Object(fields)) = (value.as_object_mut(), fields) {
-        value.extend(fields);
-    }
-    value
+        })
+    })
 }
 
 #[cfg(test)]

@@ -120,23 +120,16 @@ pub fn json(args: &Args, rows: &[Row], store_session: Option<Value>) -> Value {
 }
 
 fn row_json(row: &Row, rows: &[Row]) -> Value {
-    let mut value = json!({ "operation": row.op.name(), "tool": row.tool.name() });
-    let fields = match &row.result {
-        RowResult::Measured(m) => json!({
-            "status": "ok",
+    let head = json!({ "operation": row.op.name(), "tool": row.tool.name() });
+    row.result.to_json(head, |m| {
+        json!({
             "runs": m.runs,
             "failures": m.failures,
             "median_ms": m.summary.median,
             "p90_ms": m.summary.p90,
             "ratio_to_podman": ratio_to_podman(row, rows),
-        }),
-        RowResult::Failed(reason) => json!({ "status": "failed", "reason": reason }),
-        RowResult::Skipped(reason) => json!({ "status": "skipped", "reason": reason }),
-    };
-    if let (Some(value), Value::Object(fields)) = (value.as_object_mut(), fields) {
-        value.extend(fields);
-    }
-    value
+        })
+    })
 }
 
 #[cfg(test)]
