@@ -69,6 +69,26 @@ impl<M> RowResult<M> {
     }
 }
 
+/// The cells every bench table shows for a measured row: runs (`ok/total`
+/// when some failed), median, p90, and the ratio to the row's peer.
+pub fn timing_cells(
+    runs: usize,
+    failures: usize,
+    summary: &crate::bench::stats::Summary,
+    ratio: Option<f64>,
+) -> [String; 4] {
+    [
+        if failures == 0 {
+            runs.to_string()
+        } else {
+            format!("{runs}/{}", runs + failures)
+        },
+        format!("{:.2}", summary.median),
+        format!("{:.2}", summary.p90),
+        ratio.map_or("-".to_owned(), |r| format!("{r:.2}x")),
+    ]
+}
+
 /// Why a tool was not measured at all.
 pub enum Unavailable {
     Skipped(String),

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Measured, Op, Row, RowResult};
+use crate::bench::common::timing_cells;
 
 /// unpack: muelle's time at most this many times tar's (80% of its speed).
 const UNPACK_LIMIT: f64 = 1.25;
@@ -69,17 +70,12 @@ pub fn table(rows: &[Row]) -> String {
             let mut cells = vec![row.op.name().to_owned(), row.tool.clone()];
             match &row.result {
                 RowResult::Measured(m) => {
-                    let total = m.runs + m.failures.len();
-                    cells.push(if m.failures.is_empty() {
-                        m.runs.to_string()
-                    } else {
-                        format!("{}/{total}", m.runs)
-                    });
-                    cells.push(format!("{:.2}", m.summary.median));
-                    cells.push(format!("{:.2}", m.summary.p90));
-                    cells.push(
-                        times_muelle(row, rows).map_or("-".to_owned(), |r| format!("{r:.2}x")),
-                    );
+                    cells.extend(timing_cells(
+                        m.runs,
+                        m.failures.len(),
+                        &m.summary,
+                        times_muelle(row, rows),
+                    ));
                 }
                 RowResult::Failed(reason) => cells.push(format!("failed: {}", short(reason))),
                 RowResult::Skipped(reason) => cells.push(format!("skipped: {}", short(reason))),

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Args, Measured, Row, RowResult, Runtime, VARIANTS, Variant};
+use crate::bench::common::timing_cells;
 
 /// The goal the bench tracks, from the issue that asked for it.
 const TARGET: &str = "muelle faster than crun";
@@ -64,17 +65,12 @@ pub fn table(rows: &[Row]) -> String {
             let mut cells = vec![row.runtime.name().to_owned(), row.variant.name().to_owned()];
             match &row.result {
                 RowResult::Measured(m) => {
-                    let total = m.runs + m.failures.len();
-                    cells.push(if m.failures.is_empty() {
-                        m.runs.to_string()
-                    } else {
-                        format!("{}/{total}", m.runs)
-                    });
-                    cells.push(format!("{:.2}", m.summary.median));
-                    cells.push(format!("{:.2}", m.summary.p90));
-                    cells.push(
-                        ratio_to_crun(row, rows).map_or("-".to_owned(), |r| format!("{r:.2}x")),
-                    );
+                    cells.extend(timing_cells(
+                        m.runs,
+                        m.failures.len(),
+                        &m.summary,
+                        ratio_to_crun(row, rows),
+                    ));
                     cells.push(m.peak_rss_kib.to_string());
                 }
                 RowResult::Failed(reason) => cells.push(format!("failed: {reason}")),

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Args, Measured, OPS, Op, Row, RowResult, Tool};
+use crate::bench::common::timing_cells;
 
 /// The goal the bench tracks, from the issue that asked for it.
 const TARGET: &str = "each muelle command under 10 ms and faster than podman's";
@@ -70,17 +71,12 @@ pub fn table(rows: &[Row]) -> String {
             let mut cells = vec![row.op.name().to_owned(), row.tool.name().to_owned()];
             match &row.result {
                 RowResult::Measured(m) => {
-                    let total = m.runs + m.failures.len();
-                    cells.push(if m.failures.is_empty() {
-                        m.runs.to_string()
-                    } else {
-                        format!("{}/{total}", m.runs)
-                    });
-                    cells.push(format!("{:.2}", m.summary.median));
-                    cells.push(format!("{:.2}", m.summary.p90));
-                    cells.push(
-                        ratio_to_podman(row, rows).map_or("-".to_owned(), |r| format!("{r:.2}x")),
-                    );
+                    cells.extend(timing_cells(
+                        m.runs,
+                        m.failures.len(),
+                        &m.summary,
+                        ratio_to_podman(row, rows),
+                    ));
                 }
                 RowResult::Failed(reason) => cells.push(format!("failed: {reason}")),
                 RowResult::Skipped(reason) => cells.push(format!("skipped: {reason}")),
