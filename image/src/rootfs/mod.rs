@@ -221,12 +221,11 @@ impl Rootfs {
         })
     }
 
-    /// Tears down what `mount` set up, whichever driver did: unmounts
-    /// muelle's overlay at `target`, then removes `target` and the
-    /// container's upper and work folders. Refused, with nothing removed,
-    /// while anything else is mounted there or below: removal never
-    /// crosses into a mount. Nothing there is fine.
-    pub fn unmount(container_dir: &Path, target: &Path) -> Result<()> {
+    /// Unmounts muelle's overlay at `target` and keeps the container's
+    /// folders (its upper layer is its changes: a stopped container keeps
+    /// them for its next start). Refused while anything else is mounted
+    /// there or below. Nothing mounted (or the copy driver) is fine.
+    pub fn release(target: &Path) -> Result<()> {
         if target.exists() {
             let canonical = target
                 .canonicalize()
@@ -245,6 +244,16 @@ impl Rootfs {
                 overlay::unmount(target).map_err(io(format!("unmounting {}", target.display())))?;
             }
         }
+        Ok(())
+    }
+
+    /// Tears down what `mount` set up, whichever driver did: unmounts
+    /// muelle's overlay at `target`, then removes `target` and the
+    /// container's upper and work folders. Refused, with nothing removed,
+    /// while anything else is mounted there or below: removal never
+    /// crosses into a mount. Nothing there is fine.
+    pub fn unmount(container_dir: &Path, target: &Path) -> Result<()> {
+        Rootfs::release(target)?;
         let all = mountinfo::mounts().map_err(io("reading /proc/self/mountinfo"))?;
         for dir in [
             target.to_owned(),

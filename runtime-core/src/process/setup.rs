@@ -215,12 +215,30 @@ pub fn close_inherited_fds(first_closed: u32) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the process image. Returns only on failure.
+/// Replaces the process image, with every signal unblocked and at its
+/// default action (as under runc): what the runtime's caller blocked, and
+/// the SIGPIPE Rust's runtime ignores, would otherwise pass through execve
+/// into the container. Returns only on failure.
 pub fn exec(path: &CString, argv: &[CString], envp: &[CString]) -> Error {
+    reset_signals();
     let err = nix::unistd::execve(path, argv, envp).unwrap_err();
     Error::Sys {
         context: format!("exec {}", path.to_string_lossy()),
         errno: err,
+    }
+}
+
+fn reset_signals() {
+    // SAFETY: plain signal syscalls on this process; SIGKILL and SIGSTOP
+    // (which cannot be changed) and the real-time signals libc reserves
+    // fail harmlessly.
+    unsafe {
+        for signal in 1..libc::SIGRTMIN() {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
 }
 

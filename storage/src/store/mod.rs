@@ -49,7 +49,13 @@ pub const DB_NAME: &str = "metadata.db";
 
 /// The tables a [`Record`] may name. Adding one here is all a new record
 /// kind needs (an empty table reads as empty in an older database).
-pub const TABLES: &[&str] = &["volumes", "containers", "images", "networks"];
+pub const TABLES: &[&str] = &[
+    "volumes",
+    "containers",
+    "images",
+    "networks",
+    "container-names",
+];
 
 /// The store's own table (schema version); no record may name it.
 const META: &str = "meta";

@@ -81,6 +81,17 @@ impl<'s, V: Record> Table<'s, V> {
             .collect()
     }
 
+    /// The keys that start with `prefix`, sorted, without decoding a
+    /// record (for a lookup by id prefix).
+    pub fn keys_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        InTransaction::check()?;
+        self.tree()
+            .scan_prefix(prefix)
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
     /// The number of records (a scan of the table).
     pub fn len(&self) -> usize {
         self.tree().len()
