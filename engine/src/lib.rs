@@ -6,8 +6,11 @@
 //! the OCI runtime spec runtime-core runs ([`spec`]).
 
 pub mod config;
+pub mod container;
+pub mod logs;
 pub mod monitor;
 pub mod spec;
 
 pub use config::{ContainerConfig, ImageSource};
+pub use container::{Container, Engine, EngineError};
 pub use spec::{ResolvedMounts, SpecError, build};

@@ -58,7 +58,7 @@ fn main() {
 /// with their streams; the monitor is detached and leaves nothing.
 fn exit_status_and_logs(work: &Path) {
     let ct = Container::new(work, &["sh", "-c", "echo out; echo err >&2; exit 3"]);
-    let handle = spawn(&ct.job).unwrap_or_else(|e| panic!("spawn: {e}"));
+    let handle = spawn(&ct.job, &[]).unwrap_or_else(|e| panic!("spawn: {e}"));
     let exit = ct.wait_exit(&handle);
     assert_eq!(exit.exit_code, 3, "{exit:?}");
     assert!(!exit.oom_killed);
@@ -85,7 +85,7 @@ fn exit_status_and_logs(work: &Path) {
 /// resident size while the container runs.
 fn killed_init_and_rss(work: &Path) {
     let ct = Container::new(work, &["sleep", "100"]);
-    let handle = spawn(&ct.job).unwrap_or_else(|e| panic!("spawn: {e}"));
+    let handle = spawn(&ct.job, &[]).unwrap_or_else(|e| panic!("spawn: {e}"));
     // Not our child: another session, reparented away from us.
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", handle.pid)).expect("stat");
     let fields: Vec<&str> = stat.rsplit_once(") ").expect("stat").1.split(' ').collect();
@@ -143,7 +143,7 @@ fn sigterm_reaches_init(work: &Path) {
             "trap 'exit 143' TERM; echo ready; sleep 100 & wait",
         ],
     );
-    let handle = spawn(&ct.job).unwrap_or_else(|e| panic!("spawn: {e}"));
+    let handle = spawn(&ct.job, &[]).unwrap_or_else(|e| panic!("spawn: {e}"));
     // The trap is set once "ready" is logged (pid 1 ignores SIGTERM without it).
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(&ct.job.log_path)
@@ -167,7 +167,7 @@ fn sigterm_reaches_init(work: &Path) {
 /// a sealed copy of itself (CVE-2019-5736), keeping its job.
 fn privileged_runs_sealed(work: &Path) {
     let ct = Container::with(work, &["sh", "-c", "echo sealed; exit 5"], true);
-    let handle = spawn(&ct.job).unwrap_or_else(|e| panic!("spawn: {e}"));
+    let handle = spawn(&ct.job, &[]).unwrap_or_else(|e| panic!("spawn: {e}"));
     let exit = ct.wait_exit(&handle);
     assert_eq!(exit.exit_code, 5, "{exit:?}");
     let log = std::fs::read_to_string(&ct.job.log_path).expect("log");
@@ -188,7 +188,7 @@ fn create_error_comes_back(work: &Path) {
     spec["root"]["path"] = "missing".into();
     std::fs::write(empty.join("config.json"), spec.to_string()).expect("config.json");
     job.bundle = empty;
-    match spawn(&job) {
+    match spawn(&job, &[]) {
         Err(MonitorError::Container(reason)) => {
             assert!(!reason.contains('\n'), "{reason}");
             assert!(reason.contains("rootfs"), "{reason}");
@@ -254,6 +254,9 @@ impl Container {
                 exit_path: bundle.join("exit.json"),
                 detach: true,
                 log_max_size: engine::monitor::DEFAULT_LOG_MAX,
+                open_stdin: false,
+                exit_command: Vec::new(),
+                attach: None,
             },
             _state: state,
         }

@@ -116,6 +116,23 @@ pub struct ContainerConfig {
     pub network: NetworkMode,
     #[serde(default)]
     pub restart: RestartPolicy,
+    /// `--rm`: the container (and its anonymous volumes) is removed when
+    /// it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// `--add-host NAME:IP`, appended to the container's /etc/hosts.
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, String)>,
+    /// `--dns`: the nameservers of the container's resolv.conf instead of
+    /// the host's.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `-p`, as given (published by the network issue's bridge).
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// `-P`.
+    #[serde(default)]
+    pub publish_all: bool,
 }
 
 impl ContainerConfig {
@@ -146,6 +163,11 @@ impl ContainerConfig {
             mounts: Vec::new(),
             network: NetworkMode::default(),
             restart: RestartPolicy::default(),
+            auto_remove: false,
+            extra_hosts: Vec::new(),
+            dns: Vec::new(),
+            publish: Vec::new(),
+            publish_all: false,
         }
     }
 }

@@ -12,10 +12,13 @@
 //! waits for the one line the monitor reports once the container runs, or
 //! its create error. The monitor side is [`run`] (the binary's body).
 
+mod attach;
 mod log;
 mod run;
 
 pub use log::JsonLog;
+#[cfg(test)]
+pub(crate) use log::entry;
 pub use run::run;
 
 use std::io::Read;
@@ -52,6 +55,35 @@ pub struct Job {
     /// Rotation size of the log, [`DEFAULT_LOG_MAX`] by default.
     #[serde(default = "default_log_max")]
     pub log_max_size: u64,
+    /// `-i`: the container's stdin is a pipe the monitor holds open (and
+    /// feeds from an attached caller), not /dev/null.
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// Run (detached, not waited for) once the exit is recorded.
+    #[serde(default)]
+    pub exit_command: Vec<String>,
+    /// A caller attached from the start: descriptors the monitor inherits
+    /// (see [`spawn`]).
+    #[serde(default)]
+    pub attach: Option<JobAttach>,
+}
+
+/// The descriptor numbers of an attached caller, inherited by the
+/// monitor: its streams and the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobAttach {
+    pub stdin: Option<i32>,
+    pub stdout: i32,
+    pub stderr: i32,
+    pub control: i32,
+}
+
+impl JobAttach {
+    pub fn fds(&self) -> Vec<i32> {
+        let mut fds = vec![self.stdout, self.stderr, self.control];
+        fds.extend(self.stdin);
+        fds
+    }
 }
 
 fn default_log_max() -> u64 {
@@ -120,8 +152,10 @@ pub fn binary() -> PathBuf {
 
 /// Starts a monitor for `job` and waits until its container runs (or
 /// failed to). The monitor runs in a session of its own with its standard
-/// descriptors on /dev/null, and is not our child.
-pub fn spawn(job: &Job) -> Result<MonitorHandle, MonitorError> {
+/// descriptors on /dev/null, and is not our child. `inherit` are
+/// descriptors of ours (3 or above) the monitor gets under the same
+/// numbers: those `job.attach` names.
+pub fn spawn(job: &Job, inherit: &[i32]) -> Result<MonitorHandle, MonitorError> {
     let path = binary();
     let text = serde_json::to_string(job).map_err(|e| MonitorError::Spawn {
         path: path.clone(),
@@ -136,11 +170,22 @@ pub fn spawn(job: &Job) -> Result<MonitorHandle, MonitorError> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe and touches no memory.
+    let inherit = inherit.to_vec();
+    // SAFETY: setsid, sigprocmask and fcntl are async-signal-safe; `inherit` was
+    // allocated before the fork and is only read.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // What an attached caller blocked is not the monitor's.
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            for &fd in &inherit {
+                if fd > 2 && libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -215,5 +260,6 @@ mod tests {
         .unwrap();
         assert!(!job.detach);
         assert_eq!(job.log_max_size, DEFAULT_LOG_MAX);
+        assert!(!job.open_stdin && job.exit_command.is_empty() && job.attach.is_none());
     }
 }

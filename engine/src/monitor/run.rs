@@ -12,8 +12,9 @@ use nix::unistd::Pid;
 use runtime_core::container::{self, CreateOptions};
 use runtime_core::state::{ContainerId, StateRoot};
 
+use super::attach::{self, Attached, Control, Input};
 use super::log::{JsonLog, LineBuffer};
-use super::{ExitRecord, Job};
+use super::{ExitRecord, Job, JobAttach};
 
 /// The binary's body: `muelle-monitor JOB`, where JOB is the job's JSON
 /// (or a path to it). Returns the process's exit code.
@@ -73,6 +74,11 @@ struct ServeState {
     init: i32,
     stdout: RawFd,
     stderr: RawFd,
+    /// The container's stdin (pipe or pty), -1 for none.
+    input: RawFd,
+    tty: bool,
+    attach: Option<JobAttach>,
+    exit_command: Vec<String>,
 }
 
 fn serve_after_exec(text: &str) -> i32 {
@@ -100,6 +106,15 @@ fn serve_after_exec(text: &str) -> i32 {
     });
     // SAFETY: prctl with a valid NUL-terminated name (not "exe").
     unsafe { libc::prctl(libc::PR_SET_NAME, c"muelle-monitor".as_ptr(), 0, 0, 0) };
+    // SAFETY: the first stage passed these descriptors to us by number.
+    let input = (state.input >= 0).then(|| unsafe { OwnedFd::from_raw_fd(state.input) });
+    if let Some(fd) = &input {
+        set_cloexec(fd.as_raw_fd(), true);
+    }
+    // SAFETY: as above.
+    let attach = state
+        .attach
+        .map(|a| unsafe { Attached::from_raw(a, state.tty) });
     drop_clean_file_pages();
     Monitor {
         root: StateRoot::new(&state.state_root),
@@ -111,6 +126,10 @@ fn serve_after_exec(text: &str) -> i32 {
         log_max_size: state.log_max_size,
         streams,
         signals,
+        input,
+        tty: state.tty,
+        attach,
+        exit_command: state.exit_command,
     }
     .serve()
 }
@@ -181,11 +200,21 @@ fn signal_fd() -> nix::Result<SignalFd> {
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
 }
 
-fn needs_sealed_exe(bundle: &Path) -> bool {
+fn spec_process(bundle: &Path) -> Option<oci_spec::runtime::Process> {
     oci_spec::runtime::Spec::load(bundle.join("config.json"))
         .ok()
         .and_then(|spec| spec.process().clone())
+}
+
+fn needs_sealed_exe(bundle: &Path) -> bool {
+    spec_process(bundle)
         .is_some_and(|p| runtime_core::process::sealed_exe::needed_for(p.capabilities().as_ref()))
+}
+
+/// Sets or clears close-on-exec on one of our descriptors.
+fn set_cloexec(fd: RawFd, on: bool) {
+    // SAFETY: fcntl on a descriptor of ours.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) };
 }
 
 struct Stream {
@@ -204,6 +233,13 @@ struct Monitor {
     log: Option<JsonLog>,
     streams: [Stream; 2],
     signals: SignalFd,
+    /// The container's stdin: a pipe's write end (`-i`), or a copy of the
+    /// pty master (`-it`).
+    input: Option<OwnedFd>,
+    /// streams[0] is the pty master.
+    tty: bool,
+    attach: Option<Attached>,
+    exit_command: Vec<String>,
 }
 
 fn dup2(from: RawFd, to: RawFd) {
@@ -233,6 +269,9 @@ impl Monitor {
     fn start(job: &Job) -> Result<Monitor, ()> {
         // The spawner's pipe is our stdout: keep it aside, close-on-exec.
         let mut reporter = dup_high(1).ok().map(std::fs::File::from);
+        let tty = spec_process(&job.bundle).is_some_and(|p| p.terminal().unwrap_or(false));
+        // SAFETY: the spawner passed these to us under these numbers.
+        let attach = job.attach.map(|a| unsafe { Attached::from_raw(a, tty) });
         let fail = |reporter: &mut Option<std::fs::File>, what: String| {
             report(reporter, &format!("err {what}"));
         };
@@ -298,7 +337,23 @@ impl Monitor {
                 return Err(());
             }
         };
-        // init inherits our 0, 1 and 2: /dev/null and the write ends.
+        // With -i (and no terminal) init's stdin is a pipe we feed.
+        let stdin_pipe = if job.open_stdin && !tty {
+            match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    fail(&mut reporter, format!("making a pipe: {e}"));
+                    return Err(());
+                }
+            }
+        } else {
+            None
+        };
+        // init inherits our 0, 1 and 2: /dev/null or the stdin pipe, and
+        // the write ends.
+        if let Some((r, _)) = &stdin_pipe {
+            dup2(r.as_raw_fd(), 0);
+        }
         dup2(out_w.as_raw_fd(), 1);
         dup2(err_w.as_raw_fd(), 2);
         drop((out_w, err_w));
@@ -311,19 +366,34 @@ impl Monitor {
                 pid_file: None,
                 console_socket: None,
                 preserve_fds: 0,
-                foreground: false,
+                // A terminal's master comes back to us.
+                foreground: tty,
             },
         );
         // Only init holds the write ends now: its exit closes them.
+        dup2(null.as_raw_fd(), 0);
         dup2(null.as_raw_fd(), 1);
         dup2(null.as_raw_fd(), 2);
         drop(null);
-        let created = match created {
+        let mut created = match created {
             Ok(created) => created,
             Err(e) => {
                 fail(&mut reporter, e.to_string());
                 return Err(());
             }
+        };
+        let pty = created.pty_master.take();
+        let mut attach = attach;
+        // The caller's window size, before the container's first look.
+        if let (Some(master), Some(a)) = (&pty, attach.as_mut())
+            && let Some(Control::Resize { rows, cols }) = a.pending_control()
+        {
+            attach::resize(master.as_raw_fd(), rows, cols);
+        }
+        let input = match (&pty, stdin_pipe) {
+            (Some(master), _) if job.open_stdin => dup_high(master.as_raw_fd()).ok(),
+            (_, Some((_, w))) => Some(w),
+            _ => None,
         };
         let init = Pid::from_raw(created.record.pid);
         // Blocked only now: init would keep the mask through execve.
@@ -355,7 +425,8 @@ impl Monitor {
             streams: [
                 Stream {
                     name: "stdout",
-                    fd: Some(out_r),
+                    // A terminal mixes both streams, as under docker.
+                    fd: Some(pty.unwrap_or(out_r)),
                     lines: LineBuffer::default(),
                 },
                 Stream {
@@ -365,6 +436,10 @@ impl Monitor {
                 },
             ],
             signals,
+            input,
+            tty,
+            attach,
+            exit_command: job.exit_command.clone(),
         })
     }
 
@@ -382,50 +457,63 @@ impl Monitor {
             init: self.init.as_raw(),
             stdout: raw(0),
             stderr: raw(1),
+            input: self.input.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+            tty: self.tty,
+            attach: self.attach.as_ref().map(Attached::raw),
+            exit_command: self.exit_command.clone(),
         };
+        let mut passed = vec![state.stdout, state.stderr, state.input];
+        passed.extend(state.attach.map(|a| a.fds()).unwrap_or_default());
+        passed.retain(|fd| *fd >= 0);
         let args = [
             std::ffi::CString::new(super::BINARY),
             std::ffi::CString::new(SERVE),
             std::ffi::CString::new(serde_json::to_string(&state).unwrap_or_default()),
         ];
         if let [Ok(a0), Ok(a1), Ok(a2)] = &args {
-            for fd in [state.stdout, state.stderr] {
-                // SAFETY: clearing close-on-exec on our own pipe ends.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            for &fd in &passed {
+                set_cloexec(fd, false);
             }
             let path = c"/proc/self/exe";
             let argv = [a0.as_c_str(), a1.as_c_str(), a2.as_c_str()];
             let env: [&std::ffi::CStr; 0] = [];
             // Only returns on failure.
             let _ = nix::unistd::execve(path, &argv, &env);
-            for fd in [state.stdout, state.stderr] {
-                // SAFETY: as above.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            for &fd in &passed {
+                set_cloexec(fd, true);
             }
         }
         self.serve()
     }
 
-    /// Copies output and reaps until init exits; then records the exit,
-    /// deletes the container's runtime state and returns 0.
+    /// Copies output (and an attached caller's input) and reaps until init
+    /// exits; then records the exit, deletes the container's runtime
+    /// state, lets an attached caller go, runs the exit command and
+    /// returns 0.
     fn serve(mut self) -> i32 {
         let code = loop {
             if let Some(code) = self.reap() {
                 break code;
             }
-            let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
-            fds.push(libc::pollfd {
-                fd: self.signals.as_raw_fd(),
+            let attach_in = self
+                .attach
+                .as_ref()
+                .and_then(|a| a.stdin.as_ref().filter(|_| self.input.is_some()))
+                .map_or(-1, |fd| fd.as_raw_fd());
+            let control = self.attach.as_ref().map_or(-1, |a| a.control.as_raw_fd());
+            let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, |fd| fd.as_raw_fd());
+            let mut fds = [
+                self.signals.as_raw_fd(),
+                raw(self.streams[0].fd.as_ref()),
+                raw(self.streams[1].fd.as_ref()),
+                attach_in,
+                control,
+            ]
+            .map(|fd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
             });
-            for s in &self.streams {
-                fds.push(libc::pollfd {
-                    fd: s.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-            }
             // SAFETY: `fds` is a valid array of pollfd of that length.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
             if n < 0 {
@@ -439,6 +527,12 @@ impl Monitor {
                     self.copy(i, false);
                 }
             }
+            if fds[3].revents != 0 {
+                self.forward_input();
+            }
+            if fds[4].revents != 0 {
+                self.handle_control();
+            }
         };
         // What init (and anything else) wrote before it died.
         for i in 0..2 {
@@ -451,7 +545,98 @@ impl Monitor {
             self.finish(i);
         }
         self.write_exit(code);
+        // The exit code, then the socket's end, tell the caller.
+        if let Some(attach) = self.attach.take() {
+            attach.exited(code);
+        }
+        self.run_exit_command();
         0
+    }
+
+    /// The caller's input to the container; its end closes the
+    /// container's stdin (without a terminal), the detach keys let the
+    /// caller go.
+    fn forward_input(&mut self) {
+        let Some(attach) = self.attach.as_mut() else {
+            return;
+        };
+        let (data, detach) = match attach.read_input() {
+            Input::Data(data) => (data, false),
+            Input::Detach(data) => (data, true),
+            Input::Eof => {
+                attach.stdin = None;
+                if !self.tty {
+                    self.input = None;
+                }
+                return;
+            }
+        };
+        if let Some(input) = &self.input
+            && !data.is_empty()
+        {
+            let mut file = std::mem::ManuallyDrop::new(
+                // SAFETY: borrowed for the write; ManuallyDrop keeps it open.
+                unsafe { std::fs::File::from_raw_fd(input.as_raw_fd()) },
+            );
+            if file.write_all(&data).is_err() {
+                self.input = None;
+            }
+        }
+        if detach && let Some(attach) = self.attach.take() {
+            attach.detached();
+        }
+    }
+
+    fn handle_control(&mut self) {
+        let Some(attach) = self.attach.as_mut() else {
+            return;
+        };
+        match attach.read_control() {
+            Some(Control::Gone) => {
+                // Without a terminal, a caller's stdin that goes away is
+                // the end of the container's (docker's StdinOnce).
+                if attach.stdin.is_some() && !attach.tty() {
+                    self.input = None;
+                }
+                self.attach = None;
+            }
+            Some(Control::Resize { rows, cols }) => {
+                if self.tty
+                    && let Some(pty) = self.streams[0].fd.as_ref().or(self.input.as_ref())
+                {
+                    attach::resize(pty.as_raw_fd(), rows, cols);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Runs the exit command in its own session, not waited for, with
+    /// no signal blocked and the standard streams on /dev/null.
+    fn run_exit_command(&self) {
+        let Some((program, args)) = self.exit_command.split_first() else {
+            return;
+        };
+        let mut command = std::process::Command::new(program);
+        command
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: sigprocmask and setsid are async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                let mut empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+                libc::setsid();
+                Ok(())
+            });
+        }
+        if let Err(e) = command.spawn() {
+            // Nobody reads our stderr: the next command folds the exit.
+            let _ = e;
+        }
     }
 
     fn handle_signals(&mut self) {
@@ -513,6 +698,9 @@ impl Monitor {
             if n == 0 {
                 self.finish(i);
                 return;
+            }
+            if let Some(attach) = self.attach.as_mut() {
+                attach.output(i, &buf[..n as usize]);
             }
             let (stream, log) = (&mut self.streams[i], &mut self.log);
             let name = stream.name;

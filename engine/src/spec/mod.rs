@@ -157,12 +157,7 @@ pub fn build_on(
 ) -> Result<Spec> {
     config.resources.validate(host.cpus)?;
     let image_config = image.config().as_ref();
-    let hostname = match (&config.hostname, config.network) {
-        (Some(name), _) => name.clone(),
-        // As docker: with the host's network, the host's name.
-        (None, NetworkMode::Host) => host.hostname.clone(),
-        (None, _) => id.chars().take(12).collect(),
-    };
+    let hostname = hostname(config, host, id);
 
     let user_text = config
         .user
@@ -260,6 +255,22 @@ pub fn build_on(
     spec.set_annotations(None);
     spec.set_hooks(None);
     Ok(spec)
+}
+
+/// The container's host name: `-h`, else (as docker) the host's with the
+/// host's network, else the first 12 characters of the id.
+pub fn hostname(config: &ContainerConfig, host: &Host, id: &str) -> String {
+    match (&config.hostname, config.network) {
+        (Some(name), _) => name.clone(),
+        (None, NetworkMode::Host) => host.hostname.clone(),
+        (None, _) => id.chars().take(12).collect(),
+    }
+}
+
+/// The process `config` runs in its image, entrypoint and command merged
+/// as docker does (docker's `Path` is the first word, `Args` the rest).
+pub fn command(config: &ContainerConfig, image: &ImageConfiguration) -> Result<Vec<String>> {
+    process::args(config, image.config().as_ref())
 }
 
 /// The runtime-spec version the spec follows.

@@ -1,0 +1,94 @@
+//! Reconciliation: a live container's record against the host. The
+//! monitor's exit file is the truth about an exit; a monitor that is gone
+//! without one means the container was lost (its monitor was killed, or
+//! the host rebooted) and its exit status is unknown.
+
+use storage::store::Store;
+
+use super::record::{Container, Status};
+use super::{Engine, Result};
+use crate::monitor::ExitRecord;
+
+/// docker's exit code for a container whose end nobody saw.
+pub const LOST_EXIT_CODE: i32 = 255;
+
+impl Engine {
+    /// Folds an exit that happened into the record (and saves it), taking
+    /// down what the run set up. A container still running, or not live,
+    /// comes back as it was.
+    pub fn refresh(&self, store: &Store, mut container: Container) -> Result<Container> {
+        if !container.state.status.is_live() {
+            return Ok(container);
+        }
+        let exit_file = self.paths(&container.id).exit_file();
+        let exit = match ExitRecord::read(&exit_file) {
+            Ok(exit) => exit,
+            Err(_) if container.state.monitor.is_some_and(|m| m.is_alive()) => {
+                return Ok(container);
+            }
+            // Written just before the monitor exited, or never.
+            Err(_) => match ExitRecord::read(&exit_file) {
+                Ok(exit) => exit,
+                Err(_) => {
+                    container.state.error = "the container's monitor is gone (killed, or the host rebooted): its exit status is unknown".into();
+                    ExitRecord {
+                        exit_code: LOST_EXIT_CODE,
+                        finished_at: runtime_core::state::now_rfc3339(),
+                        oom_killed: false,
+                    }
+                }
+            },
+        };
+        let state = &mut container.state;
+        state.status = Status::Exited;
+        state.exit_code = exit.exit_code;
+        state.finished_at = Some(exit.finished_at);
+        state.oom_killed = exit.oom_killed;
+        state.pid = 0;
+        state.monitor = None;
+        self.teardown(store, &mut container);
+        store.table::<Container>()?.insert(&container)?;
+        Ok(container)
+    }
+
+    /// Takes down what a run set up, best effort (each failure is logged
+    /// and the rest still done): runtime state and any process left in
+    /// the container's cgroup, volume mounts, the root filesystem mount,
+    /// the bundle folder. The container's own layer stays.
+    pub(super) fn teardown(&self, store: &Store, container: &mut Container) {
+        let paths = self.paths(&container.id);
+        if let Ok(id) = container.id.parse::<runtime_core::state::ContainerId>() {
+            match runtime_core::container::delete(&self.runtime_root(), &id, true) {
+                Ok(()) | Err(runtime_core::Error::NotFound(_)) => {}
+                Err(e) => tracing::warn!("container {}: {e}", container.name),
+            }
+        }
+        if !container.state.mounted_volumes.is_empty() {
+            match self.volumes(store) {
+                Ok(volumes) => {
+                    for name in std::mem::take(&mut container.state.mounted_volumes) {
+                        let unmounted = volumes
+                            .get(&name)
+                            .and_then(|v| volumes.unmount(&v, &container.id));
+                        if let Err(e) = unmounted {
+                            tracing::warn!(
+                                "container {}: unmounting volume {name}: {e}",
+                                container.name
+                            );
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("container {}: {e}", container.name),
+            }
+        }
+        if let Err(e) = image::Rootfs::release(&paths.rootfs()) {
+            tracing::warn!("container {}: {e}", container.name);
+        }
+        match std::fs::remove_dir_all(paths.run()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!("removing {}: {e}", paths.run().display());
+            }
+            _ => {}
+        }
+    }
+}

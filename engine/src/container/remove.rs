@@ -1,0 +1,80 @@
+//! `rm`: a container's files and records; with `force`, a running one is
+//! killed first; with `volumes`, its anonymous volumes go too (named ones
+//! never do, as in docker).
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use storage::store::Store;
+use storage::volume::Volumes;
+
+use super::create::volume_names;
+use super::error::io;
+use super::record::{Container, NameEntry, Status};
+use super::wait::wait_for_exit;
+use super::{Engine, EngineError, Result};
+
+impl Engine {
+    /// Removes the container. Its folders go first: if one cannot be
+    /// removed (something is still mounted there) the record stays, so
+    /// that `rm` can be tried again.
+    pub fn remove(
+        &self,
+        store: &Store,
+        text: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<Container> {
+        let mut container = self.find(store, text)?;
+        if container.state.status.is_live() {
+            if !force {
+                return Err(EngineError::RemoveRunning(container.name));
+            }
+            self.send_signal(&container, Signal::SIGKILL)?;
+            if let Some(monitor) = container.state.monitor {
+                wait_for_exit(monitor, Some(Duration::from_secs(10)));
+            }
+            container = self.refresh(store, container)?;
+            if container.state.status.is_live() {
+                // A monitor that does not die: take the container down
+                // without it.
+                container.state.status = Status::Dead;
+                self.teardown(store, &mut container);
+            }
+        }
+        let paths = self.paths(&container.id);
+        image::Rootfs::unmount(paths.data(), &paths.rootfs())?;
+        for dir in [paths.data(), paths.run()] {
+            match std::fs::remove_dir_all(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io(format!("removing {}", dir.display()))(e));
+                }
+                _ => {}
+            }
+        }
+        let used = volume_names(&container.mounts);
+        store.transact_with(|tx| {
+            tx.remove::<Container>(&container.id)?;
+            if tx
+                .get::<NameEntry>(&container.name)?
+                .is_some_and(|e| e.id == container.id)
+            {
+                tx.remove::<NameEntry>(&container.name)?;
+            }
+            for volume in &used {
+                Volumes::remove_user(tx, volume, &container.id)?;
+            }
+            Ok::<_, EngineError>(())
+        })?;
+        if volumes && !container.anonymous_volumes.is_empty() {
+            let all = self.volumes(store)?;
+            for name in &container.anonymous_volumes {
+                match all.remove(name) {
+                    Ok(_) | Err(storage::volume::VolumeError::NotFound(_)) => {}
+                    Err(e) => tracing::warn!("volume {name} kept: {e}"),
+                }
+            }
+        }
+        Ok(container)
+    }
+}
