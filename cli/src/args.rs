@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use crate::container::args::{
+    ContainerCommand, CreateArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs,
+    RunArgs, StartArgs, StopArgs, WaitArgs,
+};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "muelle",
@@ -52,6 +57,33 @@ pub struct Global {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Create and run a new container from an image.
+    Run(RunArgs),
+    /// Create a new container.
+    Create(CreateArgs),
+    /// Start one or more stopped containers.
+    Start(StartArgs),
+    /// Stop one or more running containers.
+    Stop(StopArgs),
+    /// Restart one or more containers.
+    Restart(StopArgs),
+    /// Kill one or more running containers.
+    Kill(KillArgs),
+    /// Remove one or more containers.
+    Rm(RmArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Fetch the logs of a container.
+    Logs(LogsArgs),
+    /// Return low-level information on containers.
+    Inspect(InspectArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(WaitArgs),
+    /// Rename a container.
+    Rename(RenameArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(VolumeCommand),

@@ -3,16 +3,21 @@
 //! stderr with docker's exit codes.
 
 mod args;
+mod container;
+mod exit;
+mod human;
 mod images;
 mod info;
 mod plugin;
+mod template;
+mod text;
 mod volume;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{Cli, Command, ContainerCommand};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -27,11 +32,17 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(exit::Status(code)) = err.downcast_ref::<exit::Status>() {
+                return ExitCode::from(*code);
+            }
             // Verbs that go on after a failure printed each error already.
-            if !err.is::<images::Reported>() {
+            if !err.is::<exit::Reported>() {
                 eprintln!("Error: {err}");
             }
-            ExitCode::FAILURE
+            match err.downcast_ref::<exit::Coded>() {
+                Some(coded) => ExitCode::from(coded.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -48,7 +59,21 @@ fn init_tracing(level: &str) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = &cli.global;
     match cli.command {
+        Command::Run(args) => container::run(global, ContainerCommand::Run(args)),
+        Command::Create(args) => container::run(global, ContainerCommand::Create(args)),
+        Command::Start(args) => container::run(global, ContainerCommand::Start(args)),
+        Command::Stop(args) => container::run(global, ContainerCommand::Stop(args)),
+        Command::Restart(args) => container::run(global, ContainerCommand::Restart(args)),
+        Command::Kill(args) => container::run(global, ContainerCommand::Kill(args)),
+        Command::Rm(args) => container::run(global, ContainerCommand::Rm(args)),
+        Command::Ps(args) => container::run(global, ContainerCommand::Ls(args)),
+        Command::Logs(args) => container::run(global, ContainerCommand::Logs(args)),
+        Command::Inspect(args) => container::run(global, ContainerCommand::Inspect(args)),
+        Command::Wait(args) => container::run(global, ContainerCommand::Wait(args)),
+        Command::Rename(args) => container::run(global, ContainerCommand::Rename(args)),
+        Command::Container(cmd) => container::run(global, cmd),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
         Command::System(args::SystemCommand::Check { repair }) => {
             volume::check(&cli.global, repair)

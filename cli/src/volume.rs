@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
@@ -238,17 +238,11 @@ fn ls_json(v: &Volume) -> serde_json::Value {
 }
 
 fn confirm(all: bool) -> anyhow::Result<bool> {
-    let what = if all {
-        "all local volumes"
+    crate::exit::confirm(if all {
+        "all local volumes not used by at least one container"
     } else {
-        "anonymous local volumes"
-    };
-    eprint!(
-        "WARNING! This will remove {what} not used by at least one container.\nAre you sure you want to continue? [y/N] "
-    );
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+        "anonymous local volumes not used by at least one container"
+    })
 }
 
 /// Archives move in large writes rather than tar's 512-byte blocks.

@@ -7,6 +7,7 @@ mod bundle;
 mod ci;
 mod plugins;
 mod test_image;
+mod tour;
 mod util;
 
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build muelle and the busybox test image, then run the main job: a container writes to a volume, another reads it back
+    Tour,
     /// Install missing prerequisites, then run fmt, clippy and every test: what CI runs
     Ci,
     /// Measure performance (`cargo xtask bench runtime|storage|image`)
@@ -45,6 +48,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Tour => tour::run(),
         Command::Ci => ci::run(),
         Command::Bench { what } => bench::run(what),
         Command::BenchChild => bench::run_child(),

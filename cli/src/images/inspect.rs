@@ -10,9 +10,10 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::{Map, Value, json};
 
-use super::text::{ellipsis, go_json, go_json_pretty, table};
-use super::{Reported, human};
+use super::Reported;
 use crate::args::{Global, HistoryArgs, ImageInspectArgs};
+use crate::human;
+use crate::text::{ellipsis, go_json, go_json_pretty, table};
 
 /// docker's image `Config` fields that an image config carries; anything
 /// else in the (untrusted) config is not shown.

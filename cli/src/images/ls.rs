@@ -8,9 +8,9 @@ use anyhow::{Context, bail};
 use image::store::{ImageRow, rows};
 use serde_json::json;
 
-use super::human;
-use super::text::{glob, go_json, table};
 use crate::args::{Global, ImagesArgs};
+use crate::human;
+use crate::text::{glob, go_json, table};
 
 const NONE: &str = "<none>";
 

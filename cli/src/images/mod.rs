@@ -6,12 +6,10 @@
 //! and storing blobs run with it closed, so other commands are not kept
 //! waiting behind a long save or load.
 
-mod human;
 mod inspect;
 mod io;
 mod ls;
 mod rm;
-mod text;
 
 use std::io::Write;
 
@@ -21,19 +19,7 @@ use storage::store::Store;
 
 use crate::args::{Global, ImageCommand};
 
-/// A verb that goes on after a failure (`rmi a b`, `image inspect a b`)
-/// prints each error itself as `Error: ...` and returns this, so that main
-/// exits 1 without a line of its own.
-#[derive(Debug)]
-pub struct Reported;
-
-impl std::fmt::Display for Reported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("errors were reported above")
-    }
-}
-
-impl std::error::Error for Reported {}
+pub use crate::exit::Reported;
 
 pub fn run(global: &Global, cmd: ImageCommand) -> anyhow::Result<()> {
     let out = std::io::stdout();

@@ -1,12 +1,13 @@
 //! `tag`, `rmi` / `image rm`, `image prune`.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use image::ImageError;
 use image::store::Removed;
 
-use super::{Reported, collect, human, no_containers};
+use super::{Reported, collect, no_containers};
 use crate::args::{Global, RmiArgs, TagArgs};
+use crate::human;
 
 pub fn tag(global: &Global, args: &TagArgs) -> anyhow::Result<()> {
     let images = super::images(global)?;
@@ -72,15 +73,10 @@ pub fn prune(global: &Global, all: bool, force: bool, out: &mut impl Write) -> a
     Ok(())
 }
 
-/// docker's question, on stderr; anything but y/yes is no.
 fn confirm(all: bool) -> anyhow::Result<bool> {
-    let what = if all {
+    crate::exit::confirm(if all {
         "all images without at least one container associated to them"
     } else {
         "all dangling images"
-    };
-    eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    })
 }

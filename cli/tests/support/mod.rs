@@ -102,3 +102,139 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The busybox applets the container tests use.
+const APPLETS: &[&str] = &[
+    "sh", "echo", "cat", "sleep", "true", "false", "ls", "id", "env", "hostname", "ps", "wc",
+    "kill", "test", "pwd", "mkdir", "touch", "grep", "printf", "head", "stat",
+];
+
+/// A root filesystem tar with the host's static busybox, its applets, and
+/// root's passwd/group entries; `None` without /bin/busybox.
+pub fn busybox_rootfs_tar() -> Option<Vec<u8>> {
+    let busybox = std::fs::read("/bin/busybox").ok()?;
+    let mut b = tar::Builder::new(Vec::new());
+    let header = |path: &str, kind: tar::EntryType, size: u64, mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(path).expect("path");
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        h
+    };
+    for dir in ["bin/", "etc/", "tmp/", "root/", "data/"] {
+        b.append(&header(dir, tar::EntryType::Directory, 0, 0o755), &[][..])
+            .expect("dir");
+    }
+    b.append(
+        &header(
+            "bin/busybox",
+            tar::EntryType::Regular,
+            busybox.len() as u64,
+            0o755,
+        ),
+        busybox.as_slice(),
+    )
+    .expect("busybox");
+    for applet in APPLETS {
+        let mut h = header(&format!("bin/{applet}"), tar::EntryType::Symlink, 0, 0o777);
+        h.set_link_name("busybox").expect("link");
+        h.set_cksum();
+        b.append(&h, &[][..]).expect("applet");
+    }
+    for (path, text) in [
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        ),
+        ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+        ("etc/image-file", "from the image\n"),
+    ] {
+        b.append(
+            &header(path, tar::EntryType::Regular, text.len() as u64, 0o644),
+            text.as_bytes(),
+        )
+        .expect("file");
+    }
+    Some(b.into_inner().expect("tar"))
+}
+
+impl Instance {
+    /// Imports `localhost/busybox` (CMD sh) from the host's busybox;
+    /// `false` (with the reason printed) when there is none.
+    pub fn load_busybox(&self) -> bool {
+        let Some(tar) = busybox_rootfs_tar() else {
+            eprintln!("skipped: no /bin/busybox (apt-get install busybox-static)");
+            return false;
+        };
+        let path = self.root.join("busybox.tar");
+        std::fs::write(&path, tar).expect("write busybox.tar");
+        self.ok(&[
+            "import",
+            "--change",
+            "CMD [\"sh\"]",
+            path.to_str().expect("utf-8"),
+            "localhost/busybox",
+        ]);
+        true
+    }
+
+    /// Removes every container of the instance, then checks that nothing
+    /// of them is left on the host: no mount under the root, no monitor.
+    pub fn remove_all_and_check(&self) {
+        let ids = self.ok(&["ps", "-aq", "--no-trunc"]);
+        let ids: Vec<&str> = ids.lines().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids);
+            self.ok(&args);
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let root = self.root.display().to_string();
+        let left: Vec<&str> = mounts
+            .lines()
+            .filter(|l| l.contains(&root) && !l.contains("/volumes/"))
+            .collect();
+        assert!(left.is_empty(), "mounts left behind: {left:#?}");
+        assert!(
+            self.monitors().is_empty(),
+            "monitors left behind: {:?}",
+            self.monitors()
+        );
+    }
+
+    /// The pids of this instance's container monitors.
+    pub fn monitors(&self) -> Vec<i32> {
+        let root = self.root.display().to_string();
+        let mut pids = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if comm.trim() == "muelle-monitor" && String::from_utf8_lossy(&cmdline).contains(&root)
+            {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for Instance {
+    /// A failed test still takes its containers down.
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Ok(out) = self.command(&["ps", "-aq", "--no-trunc"]).output()
+        {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = self.command(&["rm", "-f", "-v", id]).output();
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The caller's side of an attached run (`run` without `-d`, `start -a`):
+//! our own stdin/stdout/stderr go to the container's monitor, which writes
+//! the output to them directly; we keep a control socket, put the
+//! terminal in raw mode for `-t`, pass window sizes, forward signals, and
+//! wait for the monitor's `exit CODE` (or `detached`).
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use engine::container::Attach;
+use engine::{Container, Engine};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg, Termios};
+
+/// How an attached run ended.
+pub enum Ended {
+    Exited(i32),
+    /// ctrl-p ctrl-q: the container runs on.
+    Detached,
+    /// The monitor went away without a word (killed).
+    Lost,
+}
+
+/// Our end of an attachment, made before the container starts.
+pub struct Session {
+    control: UnixStream,
+    raw: Option<RawTerminal>,
+    signals: SignalFd,
+}
+
+/// The signals an attached caller handles itself; blocked before any
+/// thread exists so that every thread inherits the mask.
+pub fn block_signals() -> anyhow::Result<SigSet> {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGWINCH,
+    ] {
+        set.add(s);
+    }
+    set.thread_block()?;
+    Ok(set)
+}
+
+/// A close-on-exec copy of one of our standard descriptors.
+fn dup(fd: impl AsFd) -> anyhow::Result<OwnedFd> {
+    Ok(fd.as_fd().try_clone_to_owned()?)
+}
+
+/// Prepares the streams the monitor gets (stdin only with `-i`) and our
+/// side. With `-t` on a terminal, the terminal goes raw until the session
+/// ends.
+pub fn prepare(signals: SigSet, stdin: bool, tty: bool) -> anyhow::Result<(Attach, Session)> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let attach = Attach {
+        stdin: if stdin {
+            Some(dup(std::io::stdin())?)
+        } else {
+            None
+        },
+        stdout: dup(std::io::stdout())?,
+        stderr: dup(std::io::stderr())?,
+        control: theirs.into(),
+    };
+    let mut session = Session {
+        control: ours,
+        raw: None,
+        signals: SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?,
+    };
+    if tty && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        session.raw = RawTerminal::enter().ok();
+        session.send_size();
+    }
+    Ok((attach, session))
+}
+
+impl Session {
+    /// Waits for the end, forwarding signals to `container` (with
+    /// `sig_proxy`) and window sizes to its terminal.
+    pub fn wait(mut self, engine: &Engine, container: &Container, sig_proxy: bool) -> Ended {
+        let mut received = Vec::new();
+        loop {
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.control.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.signals.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: a valid array of two pollfd.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if n < 0 {
+                continue;
+            }
+            if fds[1].revents != 0 {
+                while let Ok(Some(info)) = self.signals.read_signal() {
+                    let Ok(signal) = Signal::try_from(info.ssi_signo as i32) else {
+                        continue;
+                    };
+                    if signal == Signal::SIGWINCH {
+                        self.send_size();
+                    } else if sig_proxy && let Err(e) = engine.send_signal(container, signal) {
+                        tracing::warn!("forwarding {signal}: {e}");
+                    }
+                }
+            }
+            if fds[0].revents != 0 {
+                let mut buf = [0u8; 256];
+                match self.control.read(&mut buf) {
+                    Ok(0) | Err(_) => return parse_end(&received),
+                    Ok(n) => {
+                        received.extend_from_slice(&buf[..n]);
+                        if received.ends_with(b"\n") {
+                            let ended = parse_end(&received);
+                            if !matches!(ended, Ended::Lost) {
+                                return ended;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_size(&mut self) {
+        let mut size = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ fills one winsize.
+        let ok = unsafe { libc::ioctl(std::io::stdin().as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+        if ok == 0 && size.ws_row > 0 {
+            let _ = writeln!(self.control, "resize {} {}", size.ws_row, size.ws_col);
+        }
+    }
+}
+
+fn parse_end(received: &[u8]) -> Ended {
+    let text = String::from_utf8_lossy(received);
+    for line in text.lines() {
+        if line == "detached" {
+            return Ended::Detached;
+        }
+        if let Some(code) = line.strip_prefix("exit ").and_then(|c| c.parse().ok()) {
+            return Ended::Exited(code);
+        }
+    }
+    Ended::Lost
+}
+
+/// The terminal in raw mode; restored on drop.
+struct RawTerminal {
+    saved: Termios,
+}
+
+impl RawTerminal {
+    fn enter() -> nix::Result<RawTerminal> {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(&stdin)?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw)?;
+        Ok(RawTerminal { saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, &self.saved);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_monitors_last_words_are_read() {
+        assert!(matches!(parse_end(b"exit 3\n"), Ended::Exited(3)));
+        assert!(matches!(parse_end(b"detached\n"), Ended::Detached));
+        assert!(matches!(parse_end(b""), Ended::Lost));
+    }
+}

@@ -1,0 +1,140 @@
+//! `run`, `create` and `start -a`: docker's exit codes (125 when muelle
+//! fails, 126/127 when the command cannot be run or is not found, else the
+//! container's own status).
+
+use anyhow::Context;
+use engine::container::{CreateRequest, EngineError};
+use engine::{Container, Engine};
+
+use super::args::{CreateArgs, CreateFlags, RunArgs};
+use super::attach::{self, Ended};
+use super::config::container_config;
+use super::engine;
+use crate::args::Global;
+use crate::exit::{Coded, Status};
+
+/// An engine error as `run`/`create` end with it.
+fn coded(e: EngineError) -> anyhow::Error {
+    Coded::new(e.exit_code(), e).into()
+}
+
+/// The flags' container, recorded (the store is open meanwhile).
+fn create_container(
+    engine: &Engine,
+    store: &storage::store::Store,
+    flags: &CreateFlags,
+) -> anyhow::Result<Container> {
+    let image = engine.image_source(store, &flags.image).map_err(|e| {
+        Coded::new(
+            125,
+            anyhow::Error::new(e)
+                .context(format!("Unable to find image '{}' locally", flags.image)),
+        )
+    })?;
+    let config = container_config(flags, image).map_err(|e| Coded::new(125, e))?;
+    engine
+        .create(
+            store,
+            CreateRequest {
+                config,
+                name: flags.name.clone(),
+            },
+        )
+        .map_err(coded)
+}
+
+pub fn create(global: &Global, args: CreateArgs) -> anyhow::Result<()> {
+    let engine = engine(global).map_err(|e| Coded::new(125, e))?;
+    let store = engine.open_store().map_err(coded)?;
+    let container = create_container(&engine, &store, &args.flags)?;
+    println!("{}", container.id);
+    Ok(())
+}
+
+pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
+    let flags = &args.flags;
+    // Before the store (and its threads) exist, so every thread has them
+    // blocked and the signalfd sees them.
+    let signals = if args.detach {
+        None
+    } else {
+        Some(attach::block_signals()?)
+    };
+    let engine = engine(global).map_err(|e| Coded::new(125, e))?;
+    let store = engine.open_store().map_err(coded)?;
+    let container = create_container(&engine, &store, flags)?;
+    let Some(signals) = signals else {
+        engine.start(&store, &container.id, None).map_err(coded)?;
+        println!("{}", container.id);
+        return Ok(());
+    };
+    let (attach, session) = attach::prepare(signals, flags.interactive, flags.tty)
+        .context("attaching to the container")
+        .map_err(|e| Coded::new(125, e))?;
+    let started = engine.start(&store, &container.id, Some(attach));
+    drop(store);
+    let container = match started {
+        Ok(c) => c,
+        Err(e) => {
+            if flags.rm {
+                remove_quietly(&engine, &container.id);
+            }
+            return Err(coded(e));
+        }
+    };
+    let ended = session.wait(&engine, &container, args.sig_proxy);
+    finish(&engine, &container, ended, flags.rm)
+}
+
+/// `start -a [-i]`: as `run` without `-d`, for an existing container.
+pub fn start_attached(global: &Global, text: &str, interactive: bool) -> anyhow::Result<()> {
+    let signals = attach::block_signals()?;
+    let engine = engine(global)?;
+    let store = engine.open_store()?;
+    let container = engine.find(&store, text)?;
+    if container.state.status.is_live() {
+        anyhow::bail!(
+            "container {} is already running: use `muelle attach` (not available yet) or `muelle logs -f`",
+            container.name
+        );
+    }
+    let (attach, session) = attach::prepare(
+        signals,
+        interactive && container.config.open_stdin,
+        container.config.tty,
+    )?;
+    let container = engine.start(&store, &container.id, Some(attach))?;
+    drop(store);
+    let ended = session.wait(&engine, &container, true);
+    finish(&engine, &container, ended, false)
+}
+
+/// The exit status of an attached run; `--rm` removes the container
+/// (its monitor's cleanup may have done it already).
+fn finish(engine: &Engine, container: &Container, ended: Ended, rm: bool) -> anyhow::Result<()> {
+    let code = match ended {
+        Ended::Detached => return Ok(()),
+        Ended::Exited(code) => code,
+        Ended::Lost => {
+            let store = engine.open_store()?;
+            engine.find(&store, &container.id)?.state.exit_code
+        }
+    };
+    if rm {
+        remove_quietly(engine, &container.id);
+    }
+    if code != 0 {
+        return Err(Status(u8::try_from(code).unwrap_or(255)).into());
+    }
+    Ok(())
+}
+
+fn remove_quietly(engine: &Engine, id: &str) {
+    let removed = engine
+        .open_store()
+        .and_then(|store| engine.remove(&store, id, true, true));
+    match removed {
+        Ok(_) | Err(EngineError::NoSuchContainer(_)) => {}
+        Err(e) => eprintln!("Error: removing container {id}: {e}"),
+    }
+}

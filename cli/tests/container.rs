@@ -1,0 +1,388 @@
+//! The container lifecycle end to end, with real containers of the host's
+//! busybox: what a docker user types, what they see, and that nothing is
+//! left on the host afterwards.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{Instance, stderr, stdout};
+
+const IMAGE: &str = "localhost/busybox";
+
+/// An instance with the busybox image, or `None` (skipped) without busybox.
+fn instance() -> Option<Instance> {
+    let instance = Instance::new();
+    instance.load_busybox().then_some(instance)
+}
+
+fn code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn run_shows_output_and_passes_the_exit_status_on() {
+    let Some(mu) = instance() else { return };
+    let out = mu.muelle(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(stdout(&out), "out\n");
+    assert_eq!(stderr(&out), "err\n");
+    assert_eq!(code(&out), 3);
+    assert_eq!(mu.ok(&["ps", "-aq"]), "", "--rm removed the container");
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn the_container_is_isolated_and_named_by_its_id() {
+    let Some(mu) = instance() else { return };
+    let out = mu.ok(&[
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo pid=$$; hostname; cat /etc/image-file; id -u",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pid=1");
+    assert_eq!(lines[1].len(), 12, "hostname is the short id: {out}");
+    assert_eq!(lines[2], "from the image");
+    assert_eq!(lines[3], "0");
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn detached_containers_are_listed_logged_stopped_and_removed() {
+    let Some(mu) = instance() else { return };
+    let id = mu.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2; exec sleep 60",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "run -d prints the id: {id}");
+    let ps = mu.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert!(
+        ps.contains(&id[..12]) && ps.contains("web") && ps.contains("Up "),
+        "{ps}"
+    );
+    assert_eq!(
+        mu.ok(&["inspect", "--format", "{{.State.Status}} {{.Name}}", "web"]),
+        "running /web\n"
+    );
+    wait_for(|| mu.ok(&["logs", "web"]).contains("hello"));
+    let logs = mu.muelle(&["logs", "web"]);
+    assert_eq!(stdout(&logs), "hello\n");
+    assert_eq!(stderr(&logs), "oops\n");
+
+    let started = Instant::now();
+    assert_eq!(mu.ok(&["stop", "-t", "1", "web"]), "web\n");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // sleep as PID 1 ignores SIGTERM: it was killed after the timeout.
+    assert_eq!(
+        mu.ok(&["inspect", "--format", "{{.State.ExitCode}}", &id[..8]]),
+        "137\n"
+    );
+    let ps = mu.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    assert_eq!(mu.ok(&["ps", "-q"]), "", "ps without -a shows running ones");
+
+    // Started again, it runs with the same layer.
+    assert_eq!(mu.ok(&["start", "web"]), "web\n");
+    assert_eq!(mu.ok(&["ps", "-q", "--no-trunc"]).trim(), id);
+    let out = mu.muelle(&["rm", "web"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("container is running"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(mu.ok(&["rm", "-f", "web"]), "web\n");
+    assert_eq!(mu.ok(&["ps", "-aq"]), "");
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn docker_exit_codes_for_muelle_failures() {
+    let Some(mu) = instance() else { return };
+    let out = mu.muelle(&["run", "--rm", "nosuch/image"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("No such image"), "{}", stderr(&out));
+
+    let out = mu.muelle(&["run", "--rm", IMAGE, "no-such-command"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("executable file not found"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = mu.muelle(&["run", "--rm", IMAGE, "/etc/image-file"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+
+    let out = mu.muelle(&["run", "--bogus-flag", IMAGE]);
+    assert_eq!(code(&out), 125);
+
+    mu.ok(&["create", "--name", "taken", IMAGE]);
+    let out = mu.muelle(&["create", "--name", "taken", IMAGE]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("Conflict. The container name \"/taken\" is already in use"),
+        "{}",
+        stderr(&out)
+    );
+    let out = mu.muelle(&["create", "--name", "bad/name", IMAGE]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("Invalid container name"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = mu.muelle(&["stop", "nosuch"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("No such container: nosuch"),
+        "{}",
+        stderr(&out)
+    );
+    let out = mu.muelle(&["kill", "taken"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn a_named_volume_outlives_its_containers() {
+    let Some(mu) = instance() else { return };
+    mu.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo kept > /data/file",
+    ]);
+    assert_eq!(mu.ok(&["volume", "ls", "-q"]), "data\n");
+    assert_eq!(
+        mu.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "data:/data",
+            IMAGE,
+            "cat",
+            "/data/file"
+        ]),
+        "kept\n"
+    );
+    // No container uses it now.
+    assert_eq!(mu.ok(&["volume", "rm", "data"]), "data\n");
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn a_volume_in_use_cannot_be_removed_and_rm_v_takes_anonymous_ones() {
+    let Some(mu) = instance() else { return };
+    mu.ok(&[
+        "create", "--name", "user", "-v", "named:/a", "-v", "/b", IMAGE,
+    ]);
+    let volumes = mu.ok(&["volume", "ls", "-q"]);
+    assert_eq!(volumes.lines().count(), 2, "{volumes}");
+    let out = mu.muelle(&["volume", "rm", "named"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("volume is in use"),
+        "{}",
+        stderr(&out)
+    );
+    mu.ok(&["rm", "-v", "user"]);
+    assert_eq!(
+        mu.ok(&["volume", "ls", "-q"]),
+        "named\n",
+        "the named one stays"
+    );
+    mu.ok(&["volume", "rm", "named"]);
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn interactive_stdin_reaches_the_container() {
+    let Some(mu) = instance() else { return };
+    let out = mu.with_stdin(&["run", "-i", "--rm", IMAGE, "wc", "-c"], b"twelve bytes");
+    assert_eq!(stdout(&out).trim(), "12", "{}", stderr(&out));
+    assert!(out.status.success());
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn a_killed_monitor_shows_the_container_exited_and_rm_cleans_up() {
+    let Some(mu) = instance() else { return };
+    let id = mu.ok(&["run", "-d", IMAGE, "sleep", "60"]);
+    let id = id.trim();
+    let monitors = mu.monitors();
+    assert_eq!(monitors.len(), 1, "one monitor: {monitors:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitors[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the monitor");
+    wait_for(|| mu.monitors().is_empty());
+    assert_eq!(
+        mu.ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            id
+        ]),
+        "exited 255\n"
+    );
+    mu.ok(&["rm", id]);
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn twenty_parallel_runs_all_succeed_and_leave_nothing() {
+    let Some(mu) = instance() else { return };
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            mu.command(&["run", "--rm", IMAGE, "echo", &format!("run {i}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "run {i}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("run {i}\n"));
+    }
+    wait_for(|| mu.ok(&["ps", "-aq"]).is_empty());
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn wait_prints_the_exit_code() {
+    let Some(mu) = instance() else { return };
+    mu.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 0.3; exit 7",
+    ]);
+    assert_eq!(mu.ok(&["wait", "short"]), "7\n");
+    let ps = mu.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps, "short exited\n");
+    mu.remove_all_and_check();
+}
+
+fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads the pty master until `needle` shows up (10 s at most).
+fn read_until(master: &mut std::fs::File, seen: &mut String, needle: &str) {
+    use std::io::Read;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains(needle) {
+        assert!(Instant::now() < deadline, "no {needle:?} in {seen:?}");
+        let mut buf = [0u8; 4096];
+        match master.read(&mut buf) {
+            Ok(n) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+#[test]
+fn run_it_is_a_terminal_with_size_ctrl_c_and_detach_keys() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let Some(mu) = instance() else { return };
+    let size = nix::pty::Winsize {
+        ws_row: 33,
+        ws_col: 99,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
+    let mut cmd = mu.command(&["run", "-it", "--name", "term", IMAGE, "sh"]);
+    cmd.stdin(pty.slave.try_clone().expect("dup"))
+        .stdout(pty.slave.try_clone().expect("dup"))
+        .stderr(pty.slave);
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn muelle run -it");
+    let master_fd: std::os::fd::OwnedFd = pty.master;
+    nix::fcntl::fcntl(
+        &master_fd,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .expect("nonblocking");
+    let mut master = std::fs::File::from(master_fd);
+    let mut seen = String::new();
+    master
+        .write_all(b"stty size; tty; echo sum=$((6*7))\n")
+        .expect("type");
+    read_until(&mut master, &mut seen, "sum=42");
+    assert!(seen.contains("33 99"), "the caller's window size: {seen:?}");
+    assert!(
+        seen.contains("/dev/pts/0"),
+        "a terminal of its own: {seen:?}"
+    );
+
+    // ctrl-c reaches the container's foreground process, not muelle.
+    master.write_all(b"sleep 30\n").expect("type");
+    std::thread::sleep(Duration::from_millis(300));
+    master.write_all(b"\x03echo after=$?\n").expect("type");
+    read_until(&mut master, &mut seen, "after=130");
+
+    // ctrl-p ctrl-q: muelle leaves, the container runs on.
+    master.write_all(b"\x10\x11").expect("detach");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "muelle did not detach: {seen:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "detaching exits 0");
+    assert_eq!(
+        mu.ok(&["inspect", "--format", "{{.State.Status}}", "term"]),
+        "running\n"
+    );
+    mu.ok(&["rm", "-f", "term"]);
+    mu.remove_all_and_check();
+}
