@@ -37,6 +37,11 @@ pub fn run(global: &Global, cmd: ContainerCommand) -> anyhow::Result<()> {
         ContainerCommand::Rename(args) => rename(global, args),
         ContainerCommand::Prune(args) => prune(global, args),
         ContainerCommand::Cleanup { container } => {
+            // An instance removed meanwhile (a test's root) is not made
+            // again by opening its store.
+            if !global.root.join(storage::store::DB_NAME).exists() {
+                return Ok(());
+            }
             let engine = engine(global)?;
             let store = engine.open_store()?;
             Ok(engine.cleanup(&store, &container)?)

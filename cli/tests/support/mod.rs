@@ -205,24 +205,44 @@ impl Instance {
             "monitors left behind: {:?}",
             self.monitors()
         );
+        self.wait_for_helpers();
+    }
+
+    /// Waits (10 s at most) until no process of this instance runs: a
+    /// monitor's `container cleanup` may still be folding an exit, and
+    /// the root must not be removed under it.
+    pub fn wait_for_helpers(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.processes().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// The pids of this instance's container monitors.
     pub fn monitors(&self) -> Vec<i32> {
+        self.processes()
+            .into_iter()
+            .filter(|(_, comm)| comm == "muelle-monitor")
+            .map(|(pid, _)| pid)
+            .collect()
+    }
+
+    /// Every process whose command line names this instance's root, with
+    /// its command name.
+    fn processes(&self) -> Vec<(i32, String)> {
         let root = self.root.display().to_string();
-        let mut pids = Vec::new();
+        let mut found = Vec::new();
         for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
             };
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if comm.trim() == "muelle-monitor" && String::from_utf8_lossy(&cmdline).contains(&root)
-            {
-                pids.push(pid);
+            if String::from_utf8_lossy(&cmdline).contains(&root) {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                found.push((pid, comm.trim().to_owned()));
             }
         }
-        pids
+        found
     }
 }
 
@@ -236,5 +256,6 @@ impl Drop for Instance {
                 let _ = self.command(&["rm", "-f", "-v", id]).output();
             }
         }
+        self.wait_for_helpers();
     }
 }
