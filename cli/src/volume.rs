@@ -191,7 +191,7 @@ fn drivers(global: &Global) -> anyhow::Result<Drivers> {
     Ok(Drivers::new(&global.root, policy).with_plugins(std::sync::Arc::new(plugins)))
 }
 
-fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
     items
         .iter()
         .map(|item| {

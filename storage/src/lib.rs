@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod mounts;
 pub mod plugin;
+pub mod random;
 pub mod store;
 pub mod time;
 pub mod volume;

@@ -73,7 +73,7 @@ pub fn container_config(
     if let Some(size) = &flags.shm_size {
         r.shm_size = parse_shm_size(size)?;
     }
-    c.sysctls = key_values(&flags.sysctl, "sysctl")?;
+    c.sysctls = crate::volume::key_values(&flags.sysctl, "--sysctl")?;
     c.init = flags.init;
     c.stop_signal = flags
         .stop_signal
@@ -169,19 +169,6 @@ fn labels(items: &[String]) -> BTreeMap<String, String> {
         .map(|l| match l.split_once('=') {
             Some((k, v)) => (k.to_owned(), v.to_owned()),
             None => (l.clone(), String::new()),
-        })
-        .collect()
-}
-
-fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    items
-        .iter()
-        .map(|item| {
-            item.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .with_context(|| {
-                    format!("invalid argument \"{item}\" for \"--{flag}\" flag: use KEY=VALUE")
-                })
         })
         .collect()
 }

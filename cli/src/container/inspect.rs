@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use engine::config::{MemorySwap, NetworkMode, RestartPolicy};
 use engine::container::Status;
 use engine::{Container, Engine, EngineError};
@@ -31,11 +31,12 @@ pub fn inspect(global: &Global, args: InspectArgs) -> anyhow::Result<()> {
     let engine = engine(global)?;
     let (found, failed) = {
         let store = engine.open_store()?;
+        let context = Context::new(&engine, &store);
         let mut found = Vec::new();
         let mut failed = false;
         for target in &args.targets {
             match engine.find(&store, target) {
-                Ok(c) => found.push(inspect_json(&engine, &store, &c)),
+                Ok(c) => found.push(inspect_json(&context, &c)),
                 Err(EngineError::NoSuchContainer(_)) => {
                     eprintln!("Error: No such object: {target}");
                     failed = true;
@@ -63,13 +64,38 @@ pub fn inspect(global: &Global, args: InspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What every container's object reads, opened once per command.
+struct Context<'s> {
+    engine: &'s Engine,
+    store: &'s storage::store::Store,
+    images: Option<image::Images>,
+    volumes: storage::volume::Volumes<'s>,
+    driver: &'static str,
+}
+
+impl<'s> Context<'s> {
+    fn new(engine: &'s Engine, store: &'s storage::store::Store) -> Context<'s> {
+        Context {
+            engine,
+            store,
+            images: image::Images::open(engine.data_root()).ok(),
+            volumes: storage::volume::Volumes::new(store, engine.data_root()),
+            driver: image::Rootfs::open(engine.data_root())
+                .map_or("overlay", |r| r.driver().name()),
+        }
+    }
+}
+
 /// docker's object for one container.
-pub fn inspect_json(engine: &Engine, store: &storage::store::Store, c: &Container) -> Value {
-    let paths = engine.paths(&c.id);
-    let image_config = image::Images::open(engine.data_root())
-        .ok()
+fn inspect_json(cx: &Context<'_>, c: &Container) -> Value {
+    let paths = cx.engine.paths(&c.id);
+    let image_config = cx
+        .images
+        .as_ref()
         .and_then(|images| {
-            let record = images.resolve(store, &c.config.image.id.to_string()).ok()?;
+            let record = images
+                .resolve(cx.store, &c.config.image.id.to_string())
+                .ok()?;
             images.config(&record).ok()
         })
         .and_then(|i| i.config().clone());
@@ -202,13 +228,13 @@ pub fn inspect_json(engine: &Engine, store: &storage::store::Store, c: &Containe
         "LogPath": paths.log(),
         "Name": format!("/{}", c.name),
         "RestartCount": state.restart_count,
-        "Driver": image::Rootfs::open(engine.data_root()).map_or("overlay", |r| r.driver().name()),
+        "Driver": cx.driver,
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "HostConfig": host_config,
-        "Mounts": c.mounts.iter().map(|m| mount_json(engine, store, m)).collect::<Vec<_>>(),
+        "Mounts": c.mounts.iter().map(|m| mount_json(cx, m)).collect::<Vec<_>>(),
         "Config": config_json,
         "NetworkSettings": {
             "Bridge": "",
@@ -235,7 +261,7 @@ pub fn inspect_json(engine: &Engine, store: &storage::store::Store, c: &Containe
 }
 
 /// docker's `Mounts` entry.
-fn mount_json(engine: &Engine, store: &storage::store::Store, m: &MountSpec) -> Value {
+fn mount_json(cx: &Context<'_>, m: &MountSpec) -> Value {
     match m {
         MountSpec::Bind(b) => json!({
             "Type": "bind",
@@ -247,9 +273,7 @@ fn mount_json(engine: &Engine, store: &storage::store::Store, m: &MountSpec) -> 
         }),
         MountSpec::Volume(v) => {
             let name = v.name.clone().unwrap_or_default();
-            let volume = storage::volume::Volumes::new(store, engine.data_root())
-                .get(&name)
-                .ok();
+            let volume = cx.volumes.get(&name).ok();
             json!({
                 "Type": "volume",
                 "Name": name,

@@ -2,7 +2,6 @@
 //! fails, 126/127 when the command cannot be run or is not found, else the
 //! container's own status).
 
-use anyhow::Context;
 use engine::container::{CreateRequest, EngineError};
 use engine::{Container, Engine};
 
@@ -68,9 +67,16 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
         println!("{}", container.id);
         return Ok(());
     };
-    let (attach, session) = attach::prepare(signals, flags.interactive, flags.tty)
-        .context("attaching to the container")
-        .map_err(|e| Coded::new(125, e))?;
+    let (attach, session) = match attach::prepare(signals, flags.interactive, flags.tty) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            drop(store);
+            if flags.rm {
+                remove_quietly(&engine, &container.id);
+            }
+            return Err(Coded::new(125, e.context("attaching to the container")).into());
+        }
+    };
     let started = engine.start(&store, &container.id, Some(attach));
     drop(store);
     let container = match started {

@@ -6,28 +6,11 @@ use super::EngineError;
 /// rule: a short id must never read as a number).
 pub fn new_id() -> String {
     loop {
-        let id = random_hex();
+        let id = storage::random::hex_id();
         if !id[..12].bytes().all(|b| b.is_ascii_digit()) {
             return id;
         }
     }
-}
-
-fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into `bytes`.
-    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if filled != bytes.len() as isize {
-        // Only before the entropy pool is ready: time and pid are unique
-        // enough for an id (the store refuses a duplicate anyway).
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-            ^ (u128::from(std::process::id()) << 64);
-        bytes[..16].copy_from_slice(&seed.to_le_bytes());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// docker's `[a-zA-Z0-9][a-zA-Z0-9_.-]+`; a leading `/` is dropped.
@@ -61,7 +44,7 @@ const RIGHT: &[&str] = &[
 pub fn random_name(taken: impl Fn(&str) -> bool) -> String {
     let mut bytes = [0u8; 4];
     for attempt in 0u32.. {
-        // SAFETY: as in random_hex.
+        // SAFETY: getrandom writes at most `bytes.len()` bytes into `bytes`.
         unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
         let n = u32::from_le_bytes(bytes) ^ attempt.wrapping_mul(2_654_435_761);
         let left = LEFT[(n % LEFT.len() as u32) as usize];

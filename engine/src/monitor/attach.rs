@@ -94,11 +94,7 @@ impl Attached {
             &mut self.stderr
         };
         let Some(fd) = slot.as_ref() else { return };
-        let mut file = std::mem::ManuallyDrop::new(
-            // SAFETY: borrowed for the write; ManuallyDrop keeps it open.
-            unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) },
-        );
-        if file.write_all(bytes).is_err() {
+        if write_all(fd, bytes).is_err() {
             *slot = None;
         }
     }
@@ -218,6 +214,15 @@ impl Attached {
             )
         };
     }
+}
+
+/// Writes all of `bytes` to `fd`, which stays ours.
+pub(super) fn write_all(fd: &OwnedFd, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::mem::ManuallyDrop::new(
+        // SAFETY: borrowed for the write; ManuallyDrop keeps it open.
+        unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) },
+    );
+    file.write_all(bytes)
 }
 
 fn parse_control(line: &str) -> Option<Control> {

@@ -573,14 +573,9 @@ impl Monitor {
         };
         if let Some(input) = &self.input
             && !data.is_empty()
+            && attach::write_all(input, &data).is_err()
         {
-            let mut file = std::mem::ManuallyDrop::new(
-                // SAFETY: borrowed for the write; ManuallyDrop keeps it open.
-                unsafe { std::fs::File::from_raw_fd(input.as_raw_fd()) },
-            );
-            if file.write_all(&data).is_err() {
-                self.input = None;
-            }
+            self.input = None;
         }
         if detach && let Some(attach) = self.attach.take() {
             attach.detached();

@@ -18,19 +18,7 @@ impl VolumeName {
 
     /// A random 64-hex name, as docker gives anonymous volumes.
     pub fn random() -> VolumeName {
-        let mut bytes = [0u8; 32];
-        // getrandom(2) never fails for 32 bytes once the pool is ready.
-        let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-        if filled != bytes.len() as isize {
-            // Fall back on time and pid: unique enough for a name.
-            let seed = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-                ^ u128::from(std::process::id());
-            bytes[..16].copy_from_slice(&seed.to_le_bytes());
-        }
-        VolumeName(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        VolumeName(crate::random::hex_id())
     }
 }
 
