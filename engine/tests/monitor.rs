@@ -252,6 +252,7 @@ impl Container {
                 state_root: state.path().to_path_buf(),
                 log_path: bundle.join("ct.log"),
                 exit_path: bundle.join("exit.json"),
+                monitor_path: None,
                 detach: true,
                 log_max_size: engine::monitor::DEFAULT_LOG_MAX,
                 open_stdin: false,

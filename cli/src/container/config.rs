@@ -100,16 +100,7 @@ pub fn container_config(
     if flags.rm && c.restart != config::RestartPolicy::No {
         bail!("Conflicting options: --restart and --rm");
     }
-    // Refused rather than recorded and silently not honoured.
-    if c.restart != config::RestartPolicy::No {
-        bail!(
-            "--restart {}: restart policies are not applied yet (muelle has no daemon to restart containers; this comes with the engine's next step)",
-            c.restart.name()
-        );
-    }
-    if !flags.volumes_from.is_empty() {
-        bail!("--volumes-from is not supported yet: give the volumes with -v NAME:PATH");
-    }
+    c.volumes_from = flags.volumes_from.clone();
     c.auto_remove = flags.rm;
     for entry in &flags.add_host {
         let Some((name, address)) = entry.split_once(':') else {

@@ -173,6 +173,7 @@ fn inspect_json(cx: &Context<'_>, c: &Container) -> Value {
         "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": network,
         "PortBindings": {},
+        "VolumesFrom": if config.volumes_from.is_empty() { Value::Null } else { json!(config.volumes_from) },
         "RestartPolicy": {"Name": restart_name, "MaximumRetryCount": retries},
         "AutoRemove": config.auto_remove,
         "CapAdd": config.cap_add.iter().map(|c| c.to_string()).collect::<Vec<_>>(),

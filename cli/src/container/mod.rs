@@ -42,9 +42,7 @@ pub fn run(global: &Global, cmd: ContainerCommand) -> anyhow::Result<()> {
             if !global.root.join(storage::store::DB_NAME).exists() {
                 return Ok(());
             }
-            let engine = engine(global)?;
-            let store = engine.open_store()?;
-            Ok(engine.cleanup(&store, &container)?)
+            Ok(engine(global)?.cleanup(&container)?)
         }
     }
 }

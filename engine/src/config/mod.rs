@@ -112,6 +112,10 @@ pub struct ContainerConfig {
     /// `-v`, `--mount` and `--tmpfs`, already parsed (storage::mounts).
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
+    /// `--volumes-from CONTAINER[:ro|:rw]`, as given; `create` copies
+    /// that container's volume and bind mounts into the new one's.
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
     #[serde(default)]
     pub network: NetworkMode,
     #[serde(default)]
@@ -161,6 +165,7 @@ impl ContainerConfig {
             stop_timeout: None,
             labels: BTreeMap::new(),
             mounts: Vec::new(),
+            volumes_from: Vec::new(),
             network: NetworkMode::default(),
             restart: RestartPolicy::default(),
             auto_remove: false,

@@ -11,7 +11,7 @@ use storage::volume::{CreateVolume, VolumeError, VolumeName, Volumes};
 
 use super::naming::{new_id, parse_name, random_name};
 use super::record::{Container, NameEntry, State};
-use super::{Engine, EngineError, Result};
+use super::{Engine, EngineError, Result, volumes_from};
 use crate::config::{ContainerConfig, ImageSource};
 use crate::spec;
 
@@ -56,8 +56,11 @@ impl Engine {
             volumes: &volumes,
             anonymous: Vec::new(),
         };
-        let mut mounts = Vec::with_capacity(config.mounts.len());
-        for mount in &config.mounts {
+        let user_targets: Vec<&std::path::Path> =
+            config.mounts.iter().map(MountSpec::target).collect();
+        let shared = volumes_from::inherited(store, &config.volumes_from, &user_targets)?;
+        let mut mounts = Vec::with_capacity(config.mounts.len() + shared.len());
+        for mount in config.mounts.iter().chain(&shared) {
             mounts.push(match mount {
                 MountSpec::Bind(bind) => {
                     let mut bind = bind.clone();

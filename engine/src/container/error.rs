@@ -25,6 +25,8 @@ pub enum EngineError {
     RemoveRunning(String),
     #[error("Container {0} is not running")]
     NotRunning(String),
+    #[error("invalid mode: {0}")]
+    InvalidMode(String),
     #[error("invalid signal: {0}")]
     InvalidSignal(String),
     #[error("Renaming a container with the same name as its current name")]

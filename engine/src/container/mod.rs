@@ -17,9 +17,11 @@
 //! One verb, one file: `create`, `start`, `stop` (and `kill`), `remove`,
 //! `list`; `refresh` holds reconciliation and teardown.
 
+mod cleanup;
 mod create;
 mod error;
 mod files;
+mod init;
 mod list;
 mod naming;
 mod paths;
@@ -30,6 +32,7 @@ mod remove;
 mod rename;
 mod start;
 mod stop;
+mod volumes_from;
 mod wait;
 
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! (upper, work), the mounted root filesystem `rootfs`, the log and the
 //! files muelle writes for it (hostname, hosts, resolv.conf). Under the
 //! run root (gone at reboot, as is everything it describes): the bundle's
-//! `config.json`, the monitor's exit file, and runtime-core's state.
+//! `config.json`, the monitor's own and exit files, and runtime-core's state.
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +56,15 @@ impl ContainerPaths {
 
     pub fn config_json(&self) -> PathBuf {
         self.run.join("config.json")
+    }
+
+    /// Written by the monitor once the container runs ([`MonitorFile`]):
+    /// a start whose command was killed before it recorded the monitor
+    /// is found through it.
+    ///
+    /// [`MonitorFile`]: crate::monitor::MonitorFile
+    pub fn monitor_file(&self) -> PathBuf {
+        self.run.join("monitor")
     }
 
     /// Written by the monitor when the container's init exits.

@@ -1,9 +1,9 @@
-//! `container prune` and the monitor's exit command (`cleanup`).
+//! `container prune`.
 
 use storage::store::Store;
 
-use super::record::{Container, Status};
-use super::{Engine, EngineError, Result};
+use super::record::Container;
+use super::{Engine, Result};
 
 impl Engine {
     /// Removes every container that is not running (created, exited,
@@ -21,24 +21,5 @@ impl Engine {
             }
         }
         Ok(removed)
-    }
-
-    /// What a monitor runs once its container exited: the exit is folded
-    /// into the record (and the run taken down); a `--rm` container is
-    /// removed with its anonymous volumes. A container already gone is
-    /// fine: `run --rm` in the foreground may have removed it first.
-    pub fn cleanup(&self, store: &Store, id: &str) -> Result<()> {
-        let container = match self.find(store, id) {
-            Ok(c) => c,
-            Err(EngineError::NoSuchContainer(_)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        if container.config.auto_remove && container.state.status == Status::Exited {
-            match self.remove(store, &container.id, false, true) {
-                Ok(_) | Err(EngineError::NoSuchContainer(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 }

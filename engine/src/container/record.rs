@@ -143,6 +143,9 @@ pub struct State {
     pub finished_at: Option<String>,
     #[serde(default)]
     pub restart_count: u32,
+    /// The restart policy's last back-off, 0 before the first restart.
+    #[serde(default)]
+    pub restart_delay_ms: u64,
     /// `stop`/`kill` ended the container: no restart policy applies
     /// (docker's HasBeenManuallyStopped).
     #[serde(default)]

@@ -5,9 +5,10 @@
 
 use storage::store::Store;
 
-use super::record::{Container, Status};
+use super::create::volume_names;
+use super::record::{Container, MonitorRef, Status};
 use super::{Engine, Result};
-use crate::monitor::ExitRecord;
+use crate::monitor::{ExitRecord, MonitorFile};
 
 /// docker's exit code for a container whose end nobody saw.
 pub const LOST_EXIT_CODE: i32 = 255;
@@ -18,6 +19,20 @@ impl Engine {
     /// comes back as it was.
     pub fn refresh(&self, store: &Store, mut container: Container) -> Result<Container> {
         if !container.state.status.is_live() {
+            if !self.adopt_unrecorded_start(&mut container) {
+                return Ok(container);
+            }
+            store.table::<Container>()?.insert(&container)?;
+        }
+        if container.state.status == Status::Restarting {
+            // Its run was taken down already; what is left is the
+            // cleanup waiting to start it again.
+            if container.state.monitor.is_some_and(|m| m.is_alive()) {
+                return Ok(container);
+            }
+            container.state.status = Status::Exited;
+            container.state.monitor = None;
+            store.table::<Container>()?.insert(&container)?;
             return Ok(container);
         }
         let exit_file = self.paths(&container.id).exit_file();
@@ -49,6 +64,29 @@ impl Engine {
         self.teardown(store, &mut container);
         store.table::<Container>()?.insert(&container)?;
         Ok(container)
+    }
+
+    /// A start whose command was killed after the monitor ran the
+    /// container and before the record said so: the monitor's file tells,
+    /// and the record takes the run over (to be checked like any other).
+    fn adopt_unrecorded_start(&self, container: &mut Container) -> bool {
+        let path = self.paths(&container.id).monitor_file();
+        let Ok(file) = MonitorFile::read(&path) else {
+            return false;
+        };
+        let state = &mut container.state;
+        state.status = Status::Running;
+        state.pid = file.init_pid;
+        state.monitor = Some(MonitorRef {
+            pid: file.pid,
+            start_time: file.start_time,
+        });
+        state.started_at = Some(runtime_core::state::now_rfc3339());
+        state.error.clear();
+        state.stopped_by_user = false;
+        // What every start mounts.
+        state.mounted_volumes = volume_names(&container.mounts);
+        true
     }
 
     /// Takes down what a run set up, best effort (each failure is logged

@@ -26,6 +26,9 @@ impl Engine {
         volumes: bool,
     ) -> Result<Container> {
         let mut container = self.find(store, text)?;
+        if container.state.status == Status::Restarting && force {
+            self.cancel_restart(store, &mut container)?;
+        }
         if container.state.status.is_live() {
             if !force {
                 return Err(EngineError::RemoveRunning(container.name));

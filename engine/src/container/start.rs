@@ -37,12 +37,19 @@ impl Engine {
     /// `attach`, the monitor writes the output to the caller's streams.
     pub fn start(&self, store: &Store, text: &str, attach: Option<Attach>) -> Result<Container> {
         let mut container = self.find(store, text)?;
-        if container.state.status.is_live() {
+        // A restart policy's start, or the user's during its back-off.
+        let restarting = container.state.status == Status::Restarting;
+        if container.state.status.is_live() && !restarting {
             return Ok(container);
         }
         match self.launch(store, &container, attach) {
             Ok((handle, mounted_volumes)) => {
                 let state = &mut container.state;
+                if !restarting {
+                    // The user's start begins the policy's count anew.
+                    state.restart_count = 0;
+                    state.restart_delay_ms = 0;
+                }
                 state.status = Status::Running;
                 state.pid = handle.init_pid;
                 state.monitor = MonitorRef::of(handle.pid);
@@ -59,6 +66,10 @@ impl Engine {
                 let reason = e.to_string();
                 let kind = StartFailure::of(&reason);
                 container.state.error = reason.clone();
+                if restarting {
+                    container.state.status = Status::Exited;
+                    container.state.monitor = None;
+                }
                 container.state.exit_code = match kind {
                     StartFailure::CommandNotFound => 127,
                     StartFailure::CannotInvoke => 126,
@@ -129,6 +140,9 @@ impl Engine {
             resolved.volumes.insert(v.target.clone(), source);
         }
 
+        if container.config.init {
+            resolved.init = Some(super::init::find()?);
+        }
         let host = Host::detect();
         let hostname = spec::hostname(&container.config, &host, &container.id);
         resolved.extra_binds = files::write(&paths, &hostname, &container.config)?;
@@ -171,6 +185,7 @@ impl Engine {
             state_root: super::paths::runtime_root(&self.run_root),
             log_path: paths.log(),
             exit_path: paths.exit_file(),
+            monitor_path: Some(paths.monitor_file()),
             detach: attach.is_none(),
             log_max_size: monitor::DEFAULT_LOG_MAX,
             open_stdin: container.config.open_stdin,

@@ -31,6 +31,10 @@ impl Engine {
         let (container, monitor) = {
             let store = self.open_store()?;
             let mut container = self.find(&store, text)?;
+            if container.state.status == Status::Restarting {
+                self.cancel_restart(&store, &mut container)?;
+                return Ok(container);
+            }
             let Some(monitor) = container
                 .state
                 .monitor

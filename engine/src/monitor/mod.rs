@@ -49,6 +49,10 @@ pub struct Job {
     pub log_path: PathBuf,
     /// Where the exit is recorded ([`ExitRecord`]), written atomically.
     pub exit_path: PathBuf,
+    /// Where the monitor says who it is once the container runs
+    /// ([`MonitorFile`]), written atomically.
+    #[serde(default)]
+    pub monitor_path: Option<PathBuf>,
     /// `run -d`/`start` without attach. v1 behaves the same either way.
     #[serde(default)]
     pub detach: bool,
@@ -105,6 +109,34 @@ impl ExitRecord {
         let text = std::fs::read(path)?;
         serde_json::from_slice(&text).map_err(std::io::Error::other)
     }
+}
+
+/// The monitor file's content: the monitor (with its start time, so a
+/// reused pid is not mistaken for it) and the container's init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorFile {
+    pub pid: i32,
+    pub start_time: u64,
+    pub init_pid: i32,
+}
+
+impl MonitorFile {
+    pub fn read(path: &Path) -> std::io::Result<MonitorFile> {
+        let text = std::fs::read(path)?;
+        serde_json::from_slice(&text).map_err(std::io::Error::other)
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// reader sees all or nothing.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.to_owned().into_os_string();
+    tmp.push(".tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// A running monitor.

@@ -410,10 +410,21 @@ impl Monitor {
             fail(&mut reporter, e.to_string());
             return Err(());
         }
-        report(
-            &mut reporter,
-            &format!("ok {} {}", std::process::id(), init.as_raw()),
-        );
+        let me = std::process::id() as i32;
+        if let Some(path) = &job.monitor_path {
+            let file = super::MonitorFile {
+                pid: me,
+                start_time: runtime_core::state::process_start_time(me).unwrap_or(0),
+                init_pid: init.as_raw(),
+            };
+            let text = serde_json::to_vec(&file).unwrap_or_default();
+            if let Err(e) = super::write_atomically(path, &text) {
+                let _ = container::delete(&root, &id, true);
+                fail(&mut reporter, format!("writing {}: {e}", path.display()));
+                return Err(());
+            }
+        }
+        report(&mut reporter, &format!("ok {me} {}", init.as_raw()));
         Ok(Monitor {
             root,
             id,
@@ -730,15 +741,7 @@ impl Monitor {
             finished_at: runtime_core::state::now_rfc3339(),
             oom_killed: false,
         };
-        let mut tmp = self.exit_path.clone().into_os_string();
-        tmp.push(".tmp");
         let text = serde_json::to_vec(&record).unwrap_or_default();
-        let written = std::fs::File::create(&tmp).and_then(|mut f| {
-            f.write_all(&text)?;
-            f.sync_all()
-        });
-        if written.is_ok() {
-            let _ = std::fs::rename(&tmp, &self.exit_path);
-        }
+        let _ = super::write_atomically(&self.exit_path, &text);
     }
 }

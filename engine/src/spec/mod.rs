@@ -108,8 +108,12 @@ pub enum SpecError {
     BridgeNotYet,
     #[error("no host folder for the volume at {}: the engine mounts volumes before it builds the spec", .0.display())]
     VolumeNotMounted(PathBuf),
-    #[error("--init needs muelle's init binary, which was not provided")]
+    #[error(
+        "--init needs a static init binary on the host: install tini (tini-static) or catatonit, or set MUELLE_INIT to one"
+    )]
     InitUnavailable,
+    #[error("MUELLE_INIT={}: not a statically linked executable, which --init needs (the container has none of the host's libraries)", .0.display())]
+    InitNotStatic(PathBuf),
     #[error(
         "ulimit {name}: hard limit {asked} is above this host's hard limit {host}, and raising it needs CAP_SYS_RESOURCE"
     )]
