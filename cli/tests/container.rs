@@ -135,10 +135,13 @@ fn docker_exit_codes_for_muelle_failures() {
 
     let out = mu.muelle(&["run", "--bogus-flag", IMAGE]);
     assert_eq!(code(&out), 125);
-    // Not honoured yet, so refused rather than silently recorded.
-    let out = mu.muelle(&["run", "-d", "--restart", "always", IMAGE, "true"]);
+    let out = mu.muelle(&["run", "-d", "--restart", "sometimes", IMAGE, "true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("not applied yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid restart policy: unknown policy 'sometimes'"),
+        "{}",
+        stderr(&out)
+    );
 
     mu.ok(&["create", "--name", "taken", IMAGE]);
     let out = mu.muelle(&["create", "--name", "taken", IMAGE]);
