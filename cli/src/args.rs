@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use crate::container::args::{
-    ContainerCommand, CreateArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs,
-    RunArgs, StartArgs, StopArgs, WaitArgs,
+    AttachArgs, ContainerCommand, CreateArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs,
+    RmArgs, RunArgs, StartArgs, StopArgs, WaitArgs,
 };
 
 #[derive(Parser, Debug)]
@@ -63,6 +63,8 @@ pub enum Command {
     Create(CreateArgs),
     /// Start one or more stopped containers.
     Start(StartArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(AttachArgs),
     /// Stop one or more running containers.
     Stop(StopArgs),
     /// Restart one or more containers.

@@ -64,6 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => container::run(global, ContainerCommand::Run(args)),
         Command::Create(args) => container::run(global, ContainerCommand::Create(args)),
         Command::Start(args) => container::run(global, ContainerCommand::Start(args)),
+        Command::Attach(args) => container::run(global, ContainerCommand::Attach(args)),
         Command::Stop(args) => container::run(global, ContainerCommand::Stop(args)),
         Command::Restart(args) => container::run(global, ContainerCommand::Restart(args)),
         Command::Kill(args) => container::run(global, ContainerCommand::Kill(args)),

@@ -326,19 +326,23 @@ fn read_until(master: &mut std::fs::File, seen: &mut String, needle: &str) {
     }
 }
 
-#[test]
-fn run_it_is_a_terminal_with_size_ctrl_c_and_detach_keys() {
-    use std::io::Write;
+/// `muelle ARGS` on a new terminal of `rows`x`cols` (its controlling
+/// one), and the terminal's master side, non-blocking.
+fn spawn_on_terminal(
+    mu: &Instance,
+    args: &[&str],
+    rows: u16,
+    cols: u16,
+) -> (std::process::Child, std::fs::File) {
     use std::os::unix::process::CommandExt;
-    let Some(mu) = instance() else { return };
     let size = nix::pty::Winsize {
-        ws_row: 33,
-        ws_col: 99,
+        ws_row: rows,
+        ws_col: cols,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
     let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
-    let mut cmd = mu.command(&["run", "-it", "--name", "term", IMAGE, "sh"]);
+    let mut cmd = mu.command(args);
     cmd.stdin(pty.slave.try_clone().expect("dup"))
         .stdout(pty.slave.try_clone().expect("dup"))
         .stderr(pty.slave);
@@ -350,14 +354,34 @@ fn run_it_is_a_terminal_with_size_ctrl_c_and_detach_keys() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("spawn muelle run -it");
+    let child = cmd.spawn().expect("spawn muelle on a terminal");
     let master_fd: std::os::fd::OwnedFd = pty.master;
     nix::fcntl::fcntl(
         &master_fd,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
     )
     .expect("nonblocking");
-    let mut master = std::fs::File::from(master_fd);
+    (child, std::fs::File::from(master_fd))
+}
+
+/// Waits (10 s at most) for `child` to exit.
+fn exit_of(child: &mut std::process::Child, seen: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "muelle did not leave: {seen:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_it_is_a_terminal_with_size_ctrl_c_and_detach_keys() {
+    use std::io::Write;
+    let Some(mu) = instance() else { return };
+    let (mut child, mut master) =
+        spawn_on_terminal(&mu, &["run", "-it", "--name", "term", IMAGE, "sh"], 33, 99);
     let mut seen = String::new();
     master
         .write_all(b"stty size; tty; echo sum=$((6*7))\n")
@@ -377,19 +401,65 @@ fn run_it_is_a_terminal_with_size_ctrl_c_and_detach_keys() {
 
     // ctrl-p ctrl-q: muelle leaves, the container runs on.
     master.write_all(b"\x10\x11").expect("detach");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "muelle did not detach: {seen:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "detaching exits 0");
+    assert!(exit_of(&mut child, &seen).success(), "detaching exits 0");
     assert_eq!(
         mu.ok(&["inspect", "--format", "{{.State.Status}}", "term"]),
         "running\n"
     );
-    mu.ok(&["rm", "-f", "term"]);
+
+    // `attach` takes the terminal back, at its own size; the container's
+    // exit is attach's.
+    let (mut child, mut master) = spawn_on_terminal(&mu, &["attach", "term"], 20, 70);
+    let mut seen = String::new();
+    master
+        .write_all(b"stty size; echo back=$((2+3))\n")
+        .expect("type");
+    read_until(&mut master, &mut seen, "back=5");
+    assert!(seen.contains("20 70"), "the attached window size: {seen:?}");
+    master.write_all(b"exit 3\n").expect("type");
+    assert_eq!(exit_of(&mut child, &seen).code(), Some(3));
+    let out = mu.muelle(&["attach", "term"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("You cannot attach to a stopped container, start it first"),
+        "{}",
+        stderr(&out)
+    );
+    mu.ok(&["rm", "term"]);
+    mu.remove_all_and_check();
+}
+
+#[test]
+fn attach_joins_the_output_of_a_running_container() {
+    let Some(mu) = instance() else { return };
+    let signal = mu.root().join("signal");
+    std::fs::create_dir(&signal).expect("mkdir");
+    let bind = format!("{}:/signal", signal.display());
+    mu.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "-v",
+        &bind,
+        IMAGE,
+        "sh",
+        "-c",
+        "while [ ! -e /signal/go ]; do sleep 0.05; done; echo tick; echo tock >&2; exit 6",
+    ]);
+    let child = mu
+        .command(&["attach", "ticker"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn attach");
+    // Once attach is in, the container goes on.
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(signal.join("go"), "").expect("touch");
+    let out = child.wait_with_output().expect("attach");
+    assert_eq!(stdout(&out), "tick\n");
+    assert_eq!(stderr(&out), "tock\n");
+    assert_eq!(code(&out), 6);
     mu.remove_all_and_check();
 }

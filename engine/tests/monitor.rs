@@ -258,6 +258,7 @@ impl Container {
                 open_stdin: false,
                 exit_command: Vec::new(),
                 attach: None,
+                attach_socket: None,
             },
             _state: state,
         }

@@ -169,6 +169,18 @@ pub struct StartArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct AttachArgs {
+    /// Do not attach STDIN.
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process.
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    pub sig_proxy: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container.
     #[arg(short, long, allow_hyphen_values = true)]
@@ -297,6 +309,8 @@ pub enum ContainerCommand {
     Create(CreateArgs),
     /// Start one or more stopped containers.
     Start(StartArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(AttachArgs),
     /// Stop one or more running containers.
     Stop(StopArgs),
     /// Restart one or more containers.

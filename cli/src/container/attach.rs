@@ -1,4 +1,5 @@
-//! The caller's side of an attached run (`run` without `-d`, `start -a`):
+//! The caller's side of an attached run (`run` without `-d`, `start -a`,
+//! `attach`):
 //! our own stdin/stdout/stderr go to the container's monitor, which writes
 //! the output to them directly; we keep a control socket, put the
 //! terminal in raw mode for `-t`, pass window sizes, forward signals, and
@@ -8,7 +9,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-use engine::container::Attach;
+use engine::container::{Attach, CallerStreams};
 use engine::{Container, Engine};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -77,6 +78,37 @@ pub fn prepare(signals: SigSet, stdin: bool, tty: bool) -> anyhow::Result<(Attac
         session.send_size();
     }
     Ok((attach, session))
+}
+
+/// Attaches our streams (stdin too with `stdin`) to a running container
+/// through its monitor's socket; with `-t`, our terminal goes raw.
+pub fn connect(
+    engine: &Engine,
+    store: &storage::store::Store,
+    text: &str,
+    stdin: bool,
+    signals: SigSet,
+) -> anyhow::Result<(Container, Session)> {
+    let (ours_in, ours_out, ours_err) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let (container, control) = engine.attach(
+        store,
+        text,
+        CallerStreams {
+            stdin: stdin.then(|| ours_in.as_fd()),
+            stdout: ours_out.as_fd(),
+            stderr: ours_err.as_fd(),
+        },
+    )?;
+    let mut session = Session {
+        control,
+        raw: None,
+        signals: SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?,
+    };
+    if container.config.tty && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+        session.raw = RawTerminal::enter().ok();
+        session.send_size();
+    }
+    Ok((container, session))
 }
 
 impl Session {

@@ -1,4 +1,4 @@
-//! The container verbs: `run`, `create`, `start`, `stop`, `restart`,
+//! The container verbs: `run`, `create`, `start`, `attach`, `stop`, `restart`,
 //! `kill`, `rm`, `ps`, `logs`, `inspect`, `wait`, `rename`, `container
 //! prune`, and the hidden `container cleanup` a monitor runs.
 
@@ -26,6 +26,7 @@ pub fn run(global: &Global, cmd: ContainerCommand) -> anyhow::Result<()> {
         ContainerCommand::Run(args) => run::run(global, args),
         ContainerCommand::Create(args) => run::create(global, args),
         ContainerCommand::Start(args) => start(global, args),
+        ContainerCommand::Attach(args) => run::attach(global, args),
         ContainerCommand::Stop(args) => stop(global, args, false),
         ContainerCommand::Restart(args) => stop(global, args, true),
         ContainerCommand::Kill(args) => kill(global, args),

@@ -5,7 +5,7 @@
 use engine::container::{CreateRequest, EngineError};
 use engine::{Container, Engine};
 
-use super::args::{CreateArgs, CreateFlags, RunArgs};
+use super::args::{AttachArgs, CreateArgs, CreateFlags, RunArgs};
 use super::attach::{self, Ended};
 use super::config::container_config;
 use super::engine;
@@ -99,10 +99,9 @@ pub fn start_attached(global: &Global, text: &str, interactive: bool) -> anyhow:
     let store = engine.open_store()?;
     let container = engine.find(&store, text)?;
     if container.state.status.is_live() {
-        anyhow::bail!(
-            "container {} is already running: use `muelle attach` (not available yet) or `muelle logs -f`",
-            container.name
-        );
+        // docker's `start -a` of a running container attaches to it.
+        drop(store);
+        return attach_to(&engine, text, interactive, true, signals);
     }
     let (attach, session) = attach::prepare(
         signals,
@@ -113,6 +112,34 @@ pub fn start_attached(global: &Global, text: &str, interactive: bool) -> anyhow:
     drop(store);
     let ended = session.wait(&engine, &container, true);
     finish(&engine, &container, ended, false)
+}
+
+/// `attach`: our streams join a running container's until it exits
+/// (its exit status is ours) or the detach keys let it go.
+pub fn attach(global: &Global, args: AttachArgs) -> anyhow::Result<()> {
+    let signals = attach::block_signals()?;
+    let engine = engine(global)?;
+    attach_to(
+        &engine,
+        &args.container,
+        !args.no_stdin,
+        args.sig_proxy,
+        signals,
+    )
+}
+
+fn attach_to(
+    engine: &Engine,
+    text: &str,
+    stdin: bool,
+    sig_proxy: bool,
+    signals: nix::sys::signal::SigSet,
+) -> anyhow::Result<()> {
+    let store = engine.open_store()?;
+    let (container, session) = attach::connect(engine, &store, text, stdin, signals)?;
+    drop(store);
+    let ended = session.wait(engine, &container, sig_proxy);
+    finish(engine, &container, ended, false)
 }
 
 /// The exit status of an attached run; `--rm` removes the container

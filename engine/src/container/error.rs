@@ -25,6 +25,10 @@ pub enum EngineError {
     RemoveRunning(String),
     #[error("Container {0} is not running")]
     NotRunning(String),
+    #[error("You cannot attach to a stopped container, start it first")]
+    AttachStopped,
+    #[error("You cannot attach to a paused container, unpause it first")]
+    AttachPaused,
     #[error("invalid mode: {0}")]
     InvalidMode(String),
     #[error("invalid signal: {0}")]

@@ -17,6 +17,7 @@
 //! One verb, one file: `create`, `start`, `stop` (and `kill`), `remove`,
 //! `list`; `refresh` holds reconciliation and teardown.
 
+mod attach;
 mod cleanup;
 mod create;
 mod error;
@@ -42,6 +43,7 @@ use storage::plugin::{PluginConfig, PluginHost};
 use storage::store::Store;
 use storage::volume::{Drivers, Volumes};
 
+pub use attach::CallerStreams;
 pub use create::CreateRequest;
 pub use error::{EngineError, StartFailure};
 pub use naming::parse_name;

@@ -67,6 +67,11 @@ impl ContainerPaths {
         self.run.join("monitor")
     }
 
+    /// The monitor's socket for `attach`.
+    pub fn attach_socket(&self) -> PathBuf {
+        self.run.join("attach.sock")
+    }
+
     /// Written by the monitor when the container's init exits.
     pub fn exit_file(&self) -> PathBuf {
         self.run.join("exit")

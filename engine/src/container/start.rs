@@ -190,6 +190,7 @@ impl Engine {
             log_max_size: monitor::DEFAULT_LOG_MAX,
             open_stdin: container.config.open_stdin,
             exit_command,
+            attach_socket: Some(paths.attach_socket()),
             attach: attach.as_ref().map(|a| JobAttach {
                 stdin: a.stdin.as_ref().map(|fd| fd.as_raw_fd()),
                 stdout: a.stdout.as_raw_fd(),

@@ -5,9 +5,20 @@
 //! (`resize ROWS COLS\n`), and `detached\n` or `exit CODE\n` out; its
 //! other end closing means the caller is gone, and the monitor closing it
 //! means the caller is let go (after the exit, once it is recorded).
+//!
+//! A caller attaches from the start (`run`, `start -a`: the descriptors
+//! are inherited) or later (`attach`): it connects to the monitor's
+//! socket in the container's run folder (mode 0700, root's) and sends
+//! `attach\n` with its stdout, stderr and, for stdin, a third descriptor
+//! (SCM_RIGHTS); the connection is then the control socket.
 
-use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
 use super::JobAttach;
 
@@ -21,6 +32,9 @@ pub(super) struct Attached {
     pub control: OwnedFd,
     /// Detach keys are honoured (a terminal, as docker's).
     tty: bool,
+    /// The caller the container started with (`run -i`): the end of its
+    /// stdin is the end of the container's (docker's StdinOnce).
+    stdin_once: bool,
     /// The first detach key was the last byte read.
     escape: bool,
     control_buf: Vec<u8>,
@@ -65,9 +79,59 @@ impl Attached {
             stderr: Some(own(fds.stderr)),
             control: own(fds.control),
             tty,
+            stdin_once: true,
             escape: false,
             control_buf: Vec::new(),
         }
+    }
+
+    /// A caller that connected to the monitor's socket, once it sent its
+    /// descriptors; `None` for anything else (it waits a second at most:
+    /// only root can connect, and a caller sends at once).
+    pub fn accept(listener: &OwnedFd, tty: bool) -> Option<Attached> {
+        let listener = std::mem::ManuallyDrop::new(
+            // SAFETY: borrowed for the accept; ManuallyDrop keeps it open.
+            unsafe { UnixListener::from_raw_fd(listener.as_raw_fd()) },
+        );
+        let (conn, _) = listener.accept().ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+        let mut buf = [0u8; 16];
+        let mut space = nix::cmsg_space!([RawFd; 3]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .ok()?;
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        for cmsg in msg.cmsgs().ok()? {
+            if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                // SAFETY: descriptors the kernel just gave us, owned by
+                // nobody else.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        let hello = msg.bytes;
+        if !buf[..hello].starts_with(b"attach\n") || !(2..=3).contains(&fds.len()) {
+            return None;
+        }
+        conn.set_read_timeout(None).ok()?;
+        let mut fds = fds.into_iter();
+        Some(Attached {
+            stdout: fds.next(),
+            stderr: fds.next(),
+            stdin: fds.next(),
+            control: conn.into(),
+            tty,
+            stdin_once: false,
+            escape: false,
+            control_buf: Vec::new(),
+        })
     }
 
     /// The descriptor numbers, for the next stage.
@@ -83,6 +147,10 @@ impl Attached {
 
     pub fn tty(&self) -> bool {
         self.tty
+    }
+
+    pub fn stdin_once(&self) -> bool {
+        self.stdin_once
     }
 
     /// Writes output of stream `stream` (0: stdout, 1: stderr); a stream
@@ -216,6 +284,58 @@ impl Attached {
     }
 }
 
+/// A path to `path` short enough for a socket address (108 bytes),
+/// however deep the run root is: through a descriptor of its folder.
+fn short_path(path: &Path) -> std::io::Result<(OwnedFd, std::path::PathBuf)> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("a socket path needs a file name"))?;
+    let fd: OwnedFd = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let short = Path::new("/proc/self/fd")
+        .join(fd.as_raw_fd().to_string())
+        .join(name);
+    Ok((fd, short))
+}
+
+/// The monitor's listening socket at `path` (a stale one is replaced).
+pub fn listen(path: &Path) -> std::io::Result<OwnedFd> {
+    let (_dir, short) = short_path(path)?;
+    match std::fs::remove_file(&short) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    Ok(UnixListener::bind(&short)?.into())
+}
+
+/// The caller's side: connects to the monitor's socket at `path` and
+/// hands it our streams (`stdin` only to feed the container). The
+/// returned connection is the control socket.
+pub fn connect(
+    path: &Path,
+    stdin: Option<BorrowedFd<'_>>,
+    stdout: BorrowedFd<'_>,
+    stderr: BorrowedFd<'_>,
+) -> std::io::Result<UnixStream> {
+    let (_dir, short) = short_path(path)?;
+    let conn = UnixStream::connect(&short)?;
+    let mut fds = vec![stdout.as_raw_fd(), stderr.as_raw_fd()];
+    fds.extend(stdin.map(|fd| fd.as_raw_fd()));
+    let hello = [IoSlice::new(b"attach\n")];
+    sendmsg::<()>(
+        conn.as_fd().as_raw_fd(),
+        &hello,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    Ok(conn)
+}
+
 /// Writes all of `bytes` to `fd`, which stays ours.
 pub(super) fn write_all(fd: &OwnedFd, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::mem::ManuallyDrop::new(
@@ -262,6 +382,7 @@ mod tests {
             stderr: Some(b.into()),
             control: c.into(),
             tty: true,
+            stdin_once: true,
             escape: false,
             control_buf: Vec::new(),
         }

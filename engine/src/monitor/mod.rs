@@ -16,6 +16,7 @@ mod attach;
 mod log;
 mod run;
 
+pub use attach::connect;
 pub use log::JsonLog;
 #[cfg(test)]
 pub(crate) use log::entry;
@@ -66,6 +67,9 @@ pub struct Job {
     /// Run (detached, not waited for) once the exit is recorded.
     #[serde(default)]
     pub exit_command: Vec<String>,
+    /// Where later callers attach (`muelle attach`); none without it.
+    #[serde(default)]
+    pub attach_socket: Option<PathBuf>,
     /// A caller attached from the start: descriptors the monitor inherits
     /// (see [`spawn`]).
     #[serde(default)]

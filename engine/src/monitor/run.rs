@@ -78,6 +78,8 @@ struct ServeState {
     input: RawFd,
     tty: bool,
     attach: Option<JobAttach>,
+    /// The socket later callers attach on, -1 for none.
+    listener: RawFd,
     exit_command: Vec<String>,
 }
 
@@ -112,9 +114,14 @@ fn serve_after_exec(text: &str) -> i32 {
         set_cloexec(fd.as_raw_fd(), true);
     }
     // SAFETY: as above.
-    let attach = state
+    let attached = state
         .attach
         .map(|a| unsafe { Attached::from_raw(a, state.tty) });
+    // SAFETY: as above.
+    let listener = (state.listener >= 0).then(|| unsafe { OwnedFd::from_raw_fd(state.listener) });
+    if let Some(fd) = &listener {
+        set_cloexec(fd.as_raw_fd(), true);
+    }
     drop_clean_file_pages();
     Monitor {
         root: StateRoot::new(&state.state_root),
@@ -128,7 +135,8 @@ fn serve_after_exec(text: &str) -> i32 {
         signals,
         input,
         tty: state.tty,
-        attach,
+        attached: attached.into_iter().collect(),
+        listener,
         exit_command: state.exit_command,
     }
     .serve()
@@ -238,7 +246,10 @@ struct Monitor {
     input: Option<OwnedFd>,
     /// streams[0] is the pty master.
     tty: bool,
-    attach: Option<Attached>,
+    /// Callers attached now: the one `run`/`start -a` started with, and
+    /// those `attach` brought.
+    attached: Vec<Attached>,
+    listener: Option<OwnedFd>,
     exit_command: Vec<String>,
 }
 
@@ -320,6 +331,13 @@ impl Monitor {
                     &mut reporter,
                     format!("opening the log {}: {e}", job.log_path.display()),
                 );
+                return Err(());
+            }
+        };
+        let listener = match job.attach_socket.as_deref().map(attach::listen).transpose() {
+            Ok(listener) => listener,
+            Err(e) => {
+                fail(&mut reporter, format!("making the attach socket: {e}"));
                 return Err(());
             }
         };
@@ -449,7 +467,8 @@ impl Monitor {
             signals,
             input,
             tty,
-            attach,
+            attached: attach.into_iter().collect(),
+            listener,
             exit_command: job.exit_command.clone(),
         })
     }
@@ -470,10 +489,11 @@ impl Monitor {
             stderr: raw(1),
             input: self.input.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
             tty: self.tty,
-            attach: self.attach.as_ref().map(Attached::raw),
+            attach: self.attached.first().map(Attached::raw),
+            listener: self.listener.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
             exit_command: self.exit_command.clone(),
         };
-        let mut passed = vec![state.stdout, state.stderr, state.input];
+        let mut passed = vec![state.stdout, state.stderr, state.input, state.listener];
         passed.extend(state.attach.map(|a| a.fds()).unwrap_or_default());
         passed.retain(|fd| *fd >= 0);
         let args = [
@@ -506,25 +526,25 @@ impl Monitor {
             if let Some(code) = self.reap() {
                 break code;
             }
-            let attach_in = self
-                .attach
-                .as_ref()
-                .and_then(|a| a.stdin.as_ref().filter(|_| self.input.is_some()))
-                .map_or(-1, |fd| fd.as_raw_fd());
-            let control = self.attach.as_ref().map_or(-1, |a| a.control.as_raw_fd());
             let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, |fd| fd.as_raw_fd());
-            let mut fds = [
+            let mut fds = vec![
                 self.signals.as_raw_fd(),
                 raw(self.streams[0].fd.as_ref()),
                 raw(self.streams[1].fd.as_ref()),
-                attach_in,
-                control,
-            ]
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            });
+                raw(self.listener.as_ref()),
+            ];
+            for a in &self.attached {
+                fds.push(raw(a.stdin.as_ref().filter(|_| self.input.is_some())));
+                fds.push(a.control.as_raw_fd());
+            }
+            let mut fds: Vec<libc::pollfd> = fds
+                .into_iter()
+                .map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
             // SAFETY: `fds` is a valid array of pollfd of that length.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
             if n < 0 {
@@ -538,11 +558,18 @@ impl Monitor {
                     self.copy(i, false);
                 }
             }
-            if fds[3].revents != 0 {
-                self.forward_input();
+            // Last first: letting one go keeps the others' places.
+            for k in (0..self.attached.len()).rev() {
+                let still = fds[4 + 2 * k].revents == 0 || self.forward_input(k);
+                if still && fds[5 + 2 * k].revents != 0 {
+                    self.handle_control(k);
+                }
             }
-            if fds[4].revents != 0 {
-                self.handle_control();
+            if fds[3].revents != 0
+                && let Some(listener) = &self.listener
+                && let Some(caller) = Attached::accept(listener, self.tty)
+            {
+                self.attached.push(caller);
             }
         };
         // What init (and anything else) wrote before it died.
@@ -556,30 +583,28 @@ impl Monitor {
             self.finish(i);
         }
         self.write_exit(code);
-        // The exit code, then the socket's end, tell the caller.
-        if let Some(attach) = self.attach.take() {
-            attach.exited(code);
+        // The exit code, then the socket's end, tell the callers.
+        for caller in self.attached.drain(..) {
+            caller.exited(code);
         }
         self.run_exit_command();
         0
     }
 
-    /// The caller's input to the container; its end closes the
-    /// container's stdin (without a terminal), the detach keys let the
-    /// caller go.
-    fn forward_input(&mut self) {
-        let Some(attach) = self.attach.as_mut() else {
-            return;
-        };
-        let (data, detach) = match attach.read_input() {
+    /// Caller `k`'s input to the container; its end closes the
+    /// container's stdin (without a terminal, for the caller it started
+    /// with), the detach keys let the caller go. False when it went.
+    fn forward_input(&mut self, k: usize) -> bool {
+        let caller = &mut self.attached[k];
+        let (data, detach) = match caller.read_input() {
             Input::Data(data) => (data, false),
             Input::Detach(data) => (data, true),
             Input::Eof => {
-                attach.stdin = None;
-                if !self.tty {
+                caller.stdin = None;
+                if !self.tty && caller.stdin_once() {
                     self.input = None;
                 }
-                return;
+                return true;
             }
         };
         if let Some(input) = &self.input
@@ -588,23 +613,23 @@ impl Monitor {
         {
             self.input = None;
         }
-        if detach && let Some(attach) = self.attach.take() {
-            attach.detached();
+        if detach {
+            self.attached.remove(k).detached();
+            return false;
         }
+        true
     }
 
-    fn handle_control(&mut self) {
-        let Some(attach) = self.attach.as_mut() else {
-            return;
-        };
-        match attach.read_control() {
+    fn handle_control(&mut self, k: usize) {
+        match self.attached[k].read_control() {
             Some(Control::Gone) => {
-                // Without a terminal, a caller's stdin that goes away is
-                // the end of the container's (docker's StdinOnce).
-                if attach.stdin.is_some() && !attach.tty() {
+                let caller = self.attached.remove(k);
+                // Without a terminal, the stdin of the caller a container
+                // started with going away is the end of the container's
+                // (docker's StdinOnce).
+                if caller.stdin.is_some() && !caller.tty() && caller.stdin_once() {
                     self.input = None;
                 }
-                self.attach = None;
             }
             Some(Control::Resize { rows, cols }) => {
                 if self.tty
@@ -705,8 +730,8 @@ impl Monitor {
                 self.finish(i);
                 return;
             }
-            if let Some(attach) = self.attach.as_mut() {
-                attach.output(i, &buf[..n as usize]);
+            for caller in &mut self.attached {
+                caller.output(i, &buf[..n as usize]);
             }
             let (stream, log) = (&mut self.streams[i], &mut self.log);
             let name = stream.name;
