@@ -60,14 +60,46 @@ impl Progress {
         self.0.set_message(message.to_owned());
     }
 
-    /// `reader`, counting what is read from it.
-    pub fn reader<R: Read>(&self, reader: R) -> impl Read {
-        self.0.wrap_read(reader)
+    /// `reader`, counting what is read from it; once all of it is read
+    /// the bar turns into a spinner saying `then` (the work that follows
+    /// the reading, as storing layers).
+    pub fn reader<R: Read>(&self, reader: R, then: &str) -> impl Read {
+        Counted {
+            inner: reader,
+            bar: self.0.clone(),
+            then: Some(then.to_owned()),
+        }
     }
 
     /// `writer`, counting what is written to it.
     pub fn writer<W: Write>(&self, writer: W) -> impl Write {
         self.0.wrap_write(writer)
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    bar: ProgressBar,
+    /// The message after the end, until it is shown.
+    then: Option<String>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        // The end: nothing more, or all a known size (a tar reader may
+        // stop at the archive's end marker without reading on).
+        let end = (n == 0 && !buf.is_empty())
+            || self
+                .bar
+                .length()
+                .is_some_and(|len| self.bar.position() >= len);
+        if end && let Some(then) = self.then.take() {
+            self.bar.set_style(style("{spinner} {msg}"));
+            self.bar.set_message(then);
+        }
+        Ok(n)
     }
 }
 

@@ -43,11 +43,13 @@ pub fn import(global: &Global, args: &ImportArgs, out: &mut impl Write) -> anyho
     let progress = Progress::bytes("Importing", size);
     let record = image::import::import(
         &images,
-        progress.reader(input),
+        progress.reader(input, "Storing the layer"),
         reference,
         &args.change,
         args.message.as_deref(),
     )?;
+    // Cleared before the output, which the clearing would otherwise hit.
+    drop(progress);
     writeln!(out, "{}", record.id)?;
     Ok(())
 }
@@ -75,7 +77,7 @@ pub fn load(global: &Global, args: &LoadArgs, out: &mut impl Write) -> anyhow::R
     } else {
         Progress::bytes("Loading", size)
     };
-    let loaded = formats::load(&images, progress.reader(input))?;
+    let loaded = formats::load(&images, progress.reader(input, "Storing the layers"))?;
     drop(progress);
     for loaded in loaded {
         for line in loaded.lines() {
