@@ -316,6 +316,20 @@ fn inspect_looks_in_containers_then_images_then_volumes() {
     assert_eq!(json[1]["Name"], "/box");
     assert!(json[2]["RepoTags"].is_array(), "{json}");
 
+    // --size adds the container's own bytes and its whole filesystem's.
+    let sizes = mu.ok(&[
+        "inspect",
+        "-s",
+        "--format",
+        "{{.SizeRw}} {{.SizeRootFs}}",
+        "box",
+    ]);
+    let sizes: Vec<u64> = sizes
+        .split_whitespace()
+        .map(|n| n.parse().expect("a number"))
+        .collect();
+    assert!(sizes[1] > sizes[0], "{sizes:?}");
+
     let out = mu.muelle(&["inspect", "nothing"]);
     assert_eq!(code(&out), 1);
     assert_eq!(stdout(&out), "[]\n");

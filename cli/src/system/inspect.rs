@@ -38,7 +38,7 @@ pub fn inspect(global: &Global, args: InspectArgs) -> anyhow::Result<()> {
         None | Some("json") => None,
         Some(text) => Some(Template::parse(text)?),
     };
-    let found = find(global, kinds, &args.targets)?;
+    let found = find(global, kinds, &args.targets, args.size)?;
     let mut objects = Vec::new();
     let mut failed = false;
     for (target, result) in args.targets.iter().zip(found) {
@@ -93,7 +93,12 @@ type Found = anyhow::Result<Option<(Kind, Value)>>;
 /// Each target's object, looked up in `kinds` in order with one opening of
 /// the store. With one kind asked, its own "No such ..." error stands;
 /// across kinds, not being found in one moves on to the next.
-fn find(global: &Global, kinds: &[Kind], targets: &[String]) -> anyhow::Result<Vec<Found>> {
+fn find(
+    global: &Global,
+    kinds: &[Kind],
+    targets: &[String],
+    size: bool,
+) -> anyhow::Result<Vec<Found>> {
     let only = kinds.len() == 1;
     let engine = crate::container::engine(global)?;
     let images = image::Images::open(&global.root)?;
@@ -112,7 +117,13 @@ fn find(global: &Global, kinds: &[Kind], targets: &[String]) -> anyhow::Result<V
         for kind in kinds {
             result = match kind {
                 Kind::Container => match &container {
-                    Ok(Some(object)) => Ok(Some((Kind::Container, object.clone()))),
+                    Ok(Some(object)) => {
+                        let mut object = object.clone();
+                        if size {
+                            add_sizes(&engine, &images, &store, &mut object);
+                        }
+                        Ok(Some((Kind::Container, object)))
+                    }
                     Ok(None) if only => Err(anyhow::anyhow!("No such container: {target}")),
                     Ok(None) => Ok(None),
                     Err(e) => Err(anyhow::anyhow!("{e}")),
@@ -138,4 +149,23 @@ fn find(global: &Global, kinds: &[Kind], targets: &[String]) -> anyhow::Result<V
         found.push(result);
     }
     Ok(found)
+}
+
+/// docker's `--size` fields of a container: SizeRw (its own changes) and
+/// SizeRootFs (those and its image's layers).
+fn add_sizes(
+    engine: &engine::Engine,
+    images: &image::Images,
+    store: &storage::store::Store,
+    object: &mut Value,
+) {
+    let id = object["Id"].as_str().unwrap_or_default();
+    let paths = engine.paths(id);
+    let own = super::disk_usage(&image::rootfs::changes_dir(paths.data(), &paths.rootfs()));
+    let image = object["Image"]
+        .as_str()
+        .and_then(|i| images.resolve(store, i).ok())
+        .map_or(0, |record| record.size);
+    object["SizeRw"] = own.into();
+    object["SizeRootFs"] = own.saturating_add(image).into();
 }
