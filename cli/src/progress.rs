@@ -1,6 +1,7 @@
 //! Progress on stderr for long work (`load`, `import`, `save`, prunes),
 //! drawn only while stderr is a terminal: piped or redirected, a command
-//! prints nothing beyond its own output. A bar is cleared when it is
+//! prints nothing beyond its own output (nor on a terminal that cannot
+//! move the cursor: TERM unset or `dumb`). A bar is cleared when it is
 //! dropped, on success and on error alike, so the terminal keeps only the
 //! command's own lines.
 

@@ -415,6 +415,8 @@ fn on_terminal_stderr(mu: &Instance, args: &[&str]) -> String {
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let mut child = mu
         .command(args)
+        // As a terminal emulator sets it (a dumb terminal gets no bar).
+        .env("TERM", "xterm")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(pty.slave)
