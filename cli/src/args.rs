@@ -94,7 +94,7 @@ pub enum Command {
     System(SystemCommand),
     /// Display system-wide information.
     Info {
-        /// json, or the default text.
+        /// `json`, or a Go template.
         #[arg(short, long)]
         format: Option<String>,
     },
@@ -118,6 +118,23 @@ pub enum Command {
     Save(SaveArgs),
     /// Load an image from a tar archive or stdin.
     Load(LoadArgs),
+    /// Show the muelle version information.
+    Version {
+        /// `json`, or a Go template (`{{.Server.Version}}`).
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// Generate the autocompletion script for the specified shell.
+    Completion {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Writes one man page per command into DIR (`cargo xtask man` runs it).
+    #[command(name = "__man", hide = true)]
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,6 +144,16 @@ pub enum SystemCommand {
         /// Mend what was found, without deleting data.
         #[arg(long)]
         repair: bool,
+    },
+    /// Show muelle disk usage.
+    Df(crate::system::DfArgs),
+    /// Remove unused data.
+    Prune(crate::system::PruneArgs),
+    /// Display system-wide information.
+    Info {
+        /// `json`, or a Go template.
+        #[arg(short, long)]
+        format: Option<String>,
     },
 }
 
@@ -315,7 +342,7 @@ pub struct ImagesArgs {
 
 #[derive(Args, Debug)]
 pub struct ImageInspectArgs {
-    /// `json` (the default).
+    /// `json` (the default), or a Go template.
     #[arg(short, long)]
     pub format: Option<String>,
     #[arg(required = true, value_name = "IMAGE")]
@@ -398,7 +425,7 @@ pub struct LoadArgs {
     /// Read from FILE instead of stdin.
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
-    /// Accepted as docker's (it hides the progress muelle does not show).
+    /// Suppress the load progress bar (shown only on a terminal).
     #[arg(short, long)]
     pub quiet: bool,
 }

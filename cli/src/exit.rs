@@ -56,7 +56,14 @@ impl std::error::Error for Status {}
 /// docker's question on stderr: `WARNING! This will remove WHAT.` and
 /// the prompt; anything but y/yes is no.
 pub fn confirm(what: &str) -> anyhow::Result<bool> {
-    eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+    ask(&format!(
+        "WARNING! This will remove {what}.\nAre you sure you want to continue?"
+    ))
+}
+
+/// `message` and docker's ` [y/N] ` on stderr; anything but y/yes is no.
+pub fn ask(message: &str) -> anyhow::Result<bool> {
+    eprint!("{message} [y/N] ");
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))

@@ -21,6 +21,19 @@ pub fn size(bytes: u64, precision: usize) -> String {
     format!("{}{}", go_g(value, precision), DECIMAL_UNITS[unit])
 }
 
+/// go-units `BytesSize`: binary units, four significant digits
+/// (`23.54GiB`), as `docker info` shows memory.
+pub fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{}{}", go_g(value, 4), UNITS[unit])
+}
+
 /// Go's `fmt.Sprintf("%.*g", precision, value)` for a finite value >= 0:
 /// exponent form when the exponent is below -4 or at least the precision,
 /// trailing zeros dropped.

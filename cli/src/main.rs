@@ -3,14 +3,18 @@
 //! stderr with docker's exit codes.
 
 mod args;
+mod completion;
 mod container;
 mod exit;
 mod human;
 mod images;
 mod info;
 mod plugin;
+mod progress;
+mod system;
 mod template;
 mod text;
+mod version;
 mod volume;
 
 use std::process::ExitCode;
@@ -71,14 +75,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rm(args) => container::run(global, ContainerCommand::Rm(args)),
         Command::Ps(args) => container::run(global, ContainerCommand::Ls(args)),
         Command::Logs(args) => container::run(global, ContainerCommand::Logs(args)),
-        Command::Inspect(args) => container::run(global, ContainerCommand::Inspect(args)),
+        Command::Inspect(args) => system::inspect(global, args),
         Command::Wait(args) => container::run(global, ContainerCommand::Wait(args)),
         Command::Rename(args) => container::run(global, ContainerCommand::Rename(args)),
         Command::Container(cmd) => container::run(global, cmd),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
-        Command::System(args::SystemCommand::Check { repair }) => {
-            volume::check(&cli.global, repair)
-        }
+        Command::System(cmd) => system::run(global, cmd),
         Command::Plugin(cmd) => plugin::run(&cli.global, cmd),
         Command::Info { format } => info::run(&cli.global, format.as_deref()),
         Command::Image(cmd) => images::run(&cli.global, cmd),
@@ -89,5 +91,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => images::run(&cli.global, args::ImageCommand::Import(args)),
         Command::Save(args) => images::run(&cli.global, args::ImageCommand::Save(args)),
         Command::Load(args) => images::run(&cli.global, args::ImageCommand::Load(args)),
+        Command::Version { format } => version::run(format.as_deref()),
+        Command::Completion { shell } => completion::completion(shell),
+        Command::Man { dir } => completion::man_pages(&dir),
     }
 }

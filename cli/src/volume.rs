@@ -173,7 +173,7 @@ pub fn check(global: &Global, repair: bool) -> anyhow::Result<()> {
 /// Opens the store for the moment `f` needs it, once per command. Every
 /// write of the store is flushed before it returns, so a read-only command
 /// pays no fsync of its own.
-fn with_volumes<R>(
+pub(crate) fn with_volumes<R>(
     global: &Global,
     f: impl FnOnce(&Volumes<'_>) -> anyhow::Result<R>,
 ) -> anyhow::Result<R> {
@@ -184,7 +184,7 @@ fn with_volumes<R>(
 
 /// The drivers this command may use: `local` under the operator's bind
 /// policy, and the plugins the configuration names.
-fn drivers(global: &Global) -> anyhow::Result<Drivers> {
+pub(crate) fn drivers(global: &Global) -> anyhow::Result<Drivers> {
     let policy = BindPolicy::load(&global.config)?;
     // Plugins load lazily: a command on local volumes opens none.
     let plugins = PluginHost::new(PluginConfig::load(&global.config, &global.root)?);
@@ -203,7 +203,7 @@ pub(crate) fn key_values(items: &[String], flag: &str) -> anyhow::Result<BTreeMa
 }
 
 /// docker's `volume inspect` shape.
-fn inspect_json(v: &Volume) -> serde_json::Value {
+pub(crate) fn inspect_json(v: &Volume) -> serde_json::Value {
     json!({
         "CreatedAt": v.created_at,
         "Driver": v.driver,

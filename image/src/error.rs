@@ -46,9 +46,13 @@ pub enum ImageError {
         image: String,
     },
     #[error(
-        "conflict: unable to delete {image} (must be forced) - image is being used by container {container}"
+        "conflict: unable to delete {image} (must be forced) - image is being used by stopped container {container}"
     )]
     ImageInUse { image: String, container: String },
+    #[error(
+        "conflict: unable to delete {image} (cannot be forced) - image is being used by running container {container}"
+    )]
+    ImageRunning { image: String, container: String },
     #[error(
         "conflict: unable to delete {image} (must be forced) - image is referenced in multiple repositories"
     )]

@@ -11,7 +11,7 @@ use image::formats::{self, Format};
 use image::import::import;
 use image::manifest::media;
 use image::record::Layer;
-use image::store::Removed;
+use image::store::{ImageUser, Removed};
 use image::{Digest, ImageError, ImageRecord, ImageRef, Images};
 use storage::store::Store;
 
@@ -47,7 +47,7 @@ fn rootfs_tar(content: &str) -> Vec<u8> {
     b.into_inner().expect("tar")
 }
 
-fn no_users(_: &Digest) -> Vec<String> {
+fn no_users(_: &Digest) -> Vec<ImageUser> {
     Vec::new()
 }
 
@@ -175,13 +175,21 @@ fn removal_by_id_refuses_several_tags_unless_forced() {
 fn an_image_in_use_is_kept_until_forced_and_then_only_untagged() {
     let root = Root::new();
     let image = root.import("three", Some("busy"), &[]);
-    let used = |id: &Digest| {
-        if *id == image.id {
-            vec!["0123456789abcdef0123".to_owned()]
-        } else {
-            Vec::new()
+    let user = |running| {
+        let image_id = image.id.clone();
+        move |id: &Digest| {
+            if *id == image_id {
+                vec![ImageUser {
+                    container: "0123456789abcdef0123".to_owned(),
+                    running,
+                }]
+            } else {
+                Vec::new()
+            }
         }
     };
+    let used = user(false);
+    let running = user(true);
     let err = root
         .with(|s, i| i.remove(s, "busy", false, &used))
         .expect_err("in use");
@@ -195,10 +203,23 @@ fn an_image_in_use_is_kept_until_forced_and_then_only_untagged() {
     let err = root
         .with(|s, i| i.remove(s, image.id.hex(), false, &used))
         .expect_err("in use by id");
-    assert!(
-        err.to_string()
-            .contains("image is being used by container 0123456789ab"),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "conflict: unable to delete {} (must be forced) - image is being used by stopped container 0123456789ab",
+            image.id.short()
+        )
+    );
+    // A running container's image is not deleted even when forced.
+    let err = root
+        .with(|s, i| i.remove(s, image.id.hex(), true, &running))
+        .expect_err("running");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "conflict: unable to delete {} (cannot be forced) - image is being used by running container 0123456789ab",
+            image.id.short()
+        )
     );
     let out = root
         .with(|s, i| i.remove(s, "busy", true, &used))

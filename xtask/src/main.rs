@@ -5,6 +5,7 @@
 mod bench;
 mod bundle;
 mod ci;
+mod man;
 mod plugins;
 mod test_image;
 mod tour;
@@ -39,6 +40,8 @@ enum Command {
     },
     /// Build every volume driver plugin we ship into one folder (NAME.so each) and print it
     Plugins(plugins::Options),
+    /// Write one man page per muelle command and subcommand (default: <target dir>/man) and print the folder
+    Man(man::Options),
     /// Build localhost/busybox:latest from the host's static busybox as an OCI archive and print its path
     TestImage(test_image::Options),
     /// Internal: runs one bench job described as JSON on stdin and prints the result as JSON
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::BenchChild => bench::run_child(),
         Command::Plugins(options) => plugins::run(&options),
         Command::TestImage(options) => test_image::run(&options),
+        Command::Man(options) => man::run(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -270,7 +270,7 @@ pub struct InspectArgs {
     /// Display total file sizes.
     #[arg(short, long)]
     pub size: bool,
-    /// Return JSON for specified type (container or image).
+    /// Only inspect objects of the given type: container, image or volume.
     #[arg(long = "type")]
     pub kind: Option<String>,
     #[arg(required = true, value_name = "NAME|ID")]

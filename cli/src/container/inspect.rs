@@ -64,6 +64,25 @@ pub fn inspect(global: &Global, args: InspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `inspect` finds among containers for each target: docker's
+/// object, `None` where no container has that name or id (so that
+/// `inspect` can look at images and volumes next), or the error.
+pub fn find_all(
+    engine: &Engine,
+    store: &storage::store::Store,
+    targets: &[String],
+) -> Vec<Result<Option<Value>, EngineError>> {
+    let context = Context::new(engine, store);
+    targets
+        .iter()
+        .map(|target| match engine.find(store, target) {
+            Ok(c) => Ok(Some(inspect_json(&context, &c))),
+            Err(EngineError::NoSuchContainer(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .collect()
+}
+
 /// What every container's object reads, opened once per command.
 struct Context<'s> {
     engine: &'s Engine,

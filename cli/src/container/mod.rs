@@ -19,7 +19,8 @@ use crate::args::Global;
 use crate::exit::{Coded, Reported};
 use args::{ContainerCommand, KillArgs, RenameArgs, RmArgs, StartArgs, StopArgs, WaitArgs};
 
-pub use inspect::inspect;
+pub use inspect::{find_all, inspect};
+pub use ps::status_text;
 
 pub fn run(global: &Global, cmd: ContainerCommand) -> anyhow::Result<()> {
     match cmd {

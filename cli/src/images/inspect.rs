@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use super::Reported;
 use crate::args::{Global, HistoryArgs, ImageInspectArgs};
 use crate::human;
+use crate::template::Template;
 use crate::text::{ellipsis, go_json, go_json_pretty, table};
 
 /// docker's image `Config` fields that an image config carries; anything
@@ -39,9 +40,10 @@ pub fn inspect(
     args: &ImageInspectArgs,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    if args.format.as_deref().is_some_and(|f| f != "json") {
-        bail!("unsupported --format: use json");
-    }
+    let template = match args.format.as_deref() {
+        None | Some("json") => None,
+        Some(text) => Some(Template::parse(text)?),
+    };
     let images = super::images(global)?;
     // Keeps the collector from deleting the configs read below, after the
     // store is closed.
@@ -68,11 +70,25 @@ pub fn inspect(
         }
     }
     // As docker: the images found are printed even when some were not.
-    writeln!(out, "{}", go_json_pretty(&found).context("encoding JSON")?)?;
+    match template {
+        None => writeln!(out, "{}", go_json_pretty(&found).context("encoding JSON")?)?,
+        Some(template) => {
+            for image in &found {
+                let value = serde_json::to_value(image).context("encoding JSON")?;
+                writeln!(out, "{}", template.render(&value)?)?;
+            }
+        }
+    }
     if failed {
         return Err(Reported.into());
     }
     Ok(())
+}
+
+/// docker's `image inspect` object for one image, as a value (in docker's
+/// key order) for `inspect` and templates.
+pub(crate) fn inspect_value(images: &Images, record: &ImageRecord) -> anyhow::Result<Value> {
+    serde_json::to_value(inspect_json(images, record)?).context("encoding JSON")
 }
 
 /// docker's `image inspect` object for one image.

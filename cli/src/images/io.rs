@@ -11,6 +11,7 @@ use image::ImageRef;
 use image::formats::{self, Format, SavePlan};
 
 use crate::args::{Global, ImportArgs, LoadArgs, SaveArgs};
+use crate::progress::{Progress, input_size};
 
 /// Archives move in large writes rather than tar's 512-byte blocks.
 const ARCHIVE_BUFFER: usize = 256 * 1024;
@@ -22,34 +23,43 @@ pub fn import(global: &Global, args: &ImportArgs, out: &mut impl Write) -> anyho
         .as_deref()
         .map(str::parse::<ImageRef>)
         .transpose()?;
-    let input: Box<dyn Read> = match args.source.as_str() {
+    let (input, size): (Box<dyn Read>, _) = match args.source.as_str() {
         "-" => {
             if std::io::stdin().is_terminal() {
                 bail!("refusing to read a tarball from a terminal: give a FILE or redirect stdin");
             }
-            Box::new(std::io::stdin().lock())
+            (Box::new(std::io::stdin().lock()), input_size(None))
         }
         url if url.starts_with("http://") || url.starts_with("https://") => {
             bail!("importing from a URL is not supported: download {url}, then import the file")
         }
-        path => Box::new(File::open(path).map_err(|e| anyhow!("opening {path}: {e}"))?),
+        path => {
+            let file = File::open(path).map_err(|e| anyhow!("opening {path}: {e}"))?;
+            let size = input_size(Some(&file));
+            (Box::new(file), size)
+        }
     };
     let images = super::images(global)?;
+    let progress = Progress::bytes("Importing", size);
     let record = image::import::import(
         &images,
-        input,
+        progress.reader(input, "Storing the layer"),
         reference,
         &args.change,
         args.message.as_deref(),
     )?;
+    // Cleared before the output, which the clearing would otherwise hit.
+    drop(progress);
     writeln!(out, "{}", record.id)?;
     Ok(())
 }
 
 pub fn load(global: &Global, args: &LoadArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let input: Box<dyn Read> = match &args.input {
+    let (input, size): (Box<dyn Read>, _) = match &args.input {
         Some(path) => {
-            Box::new(File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?)
+            let file = File::open(path).map_err(|e| anyhow!("opening {}: {e}", path.display()))?;
+            let size = input_size(Some(&file));
+            (Box::new(file), size)
         }
         None => {
             if std::io::stdin().is_terminal() {
@@ -57,12 +67,19 @@ pub fn load(global: &Global, args: &LoadArgs, out: &mut impl Write) -> anyhow::R
                     "requested load from stdin, but stdin is a terminal: use -i FILE or redirect stdin"
                 );
             }
-            Box::new(std::io::stdin().lock())
+            (Box::new(std::io::stdin().lock()), input_size(None))
         }
     };
     let images = super::images(global)?;
-    // -q hides docker's progress; muelle shows none, so the lines stay.
-    for loaded in formats::load(&images, input)? {
+    // -q hides the progress (as docker's), not the `Loaded image:` lines.
+    let progress = if args.quiet {
+        Progress::hidden()
+    } else {
+        Progress::bytes("Loading", size)
+    };
+    let loaded = formats::load(&images, progress.reader(input, "Storing the layers"))?;
+    drop(progress);
+    for loaded in loaded {
         for line in loaded.lines() {
             writeln!(out, "{line}")?;
         }
@@ -81,11 +98,25 @@ pub fn save(global: &Global, args: &SaveArgs, stdout: &mut impl Write) -> anyhow
     let plan = super::with_store(global, |store| {
         Ok(formats::plan_save(&images, store, &args.images)?)
     })?;
-    let write = |out: &mut dyn Write| write_plan(&plan, &images, out, args.format);
+    let progress = Progress::bytes("Saving", Some(layer_bytes(&plan)));
+    let write =
+        |out: &mut dyn Write| write_plan(&plan, &images, &mut progress.writer(out), args.format);
     match &args.output {
         None => write(stdout),
         Some(path) => write_file(path, write),
     }
+}
+
+/// What the archive holds, nearly: each layer blob once (configs,
+/// manifests and tar headers are small beside them).
+fn layer_bytes(plan: &SavePlan) -> u64 {
+    let mut seen = std::collections::BTreeSet::new();
+    plan.images()
+        .iter()
+        .flat_map(|i| &i.record.layers)
+        .filter(|l| seen.insert(&l.digest))
+        .map(|l| l.size)
+        .sum()
 }
 
 fn write_plan(

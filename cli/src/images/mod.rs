@@ -11,9 +11,12 @@ mod io;
 mod ls;
 mod rm;
 
+pub(crate) use inspect::inspect_value;
+pub(crate) use rm::prune_images;
+
 use std::io::Write;
 
-use image::store::GcReport;
+use image::store::{GcReport, ImageUser};
 use image::{Digest, Images};
 use storage::store::Store;
 
@@ -53,15 +56,40 @@ fn with_store<R>(
     f(&store)
 }
 
-/// Which containers use an image.
-///
-/// ENGINE SEAM: there are no containers yet, so no image is in use. When
-/// the engine lands, list its containers (and their image ids) *before*
-/// the store transaction that removes images, and answer from that list
-/// here: the image crate calls this inside the transaction, where the
-/// store cannot be read again (see `image::store::InUse`).
-fn no_containers(_image: &Digest) -> Vec<String> {
-    Vec::new()
+/// Which containers use which image: read from the engine's records,
+/// refreshed, before the store transaction that removes images (the image
+/// crate asks inside it, where the store cannot be read again).
+pub(crate) struct ImageUsers(Vec<(Digest, ImageUser)>);
+
+impl ImageUsers {
+    pub(crate) fn read(global: &Global, store: &Store) -> anyhow::Result<ImageUsers> {
+        let engine = crate::container::engine(global)?;
+        let users = engine
+            .list(store)?
+            .into_iter()
+            .map(|c| {
+                let user = ImageUser {
+                    running: c.state.status.is_live(),
+                    container: c.id,
+                };
+                (c.config.image.id, user)
+            })
+            .collect();
+        Ok(ImageUsers(users))
+    }
+
+    /// The containers using `image`, running ones first (docker names a
+    /// running one when there is one).
+    pub(crate) fn of(&self, image: &Digest) -> Vec<ImageUser> {
+        let mut users: Vec<ImageUser> = self
+            .0
+            .iter()
+            .filter(|(id, _)| id == image)
+            .map(|(_, user)| user.clone())
+            .collect();
+        users.sort_by_key(|u| !u.running);
+        users
+    }
 }
 
 /// Deletes the blobs and layers no record names any more: found with the

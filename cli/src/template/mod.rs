@@ -34,7 +34,7 @@ mod parse;
 mod printf;
 mod tabwriter;
 
-pub use tabwriter::align_tabs;
+pub use tabwriter::{align_tabs, align_tabs_with};
 
 use serde_json::Value;
 

@@ -5,6 +5,7 @@
 //! never padded. A column is a run of adjacent lines that all have a cell
 //! at that index; it is as wide as its widest cell plus 3 spaces, and at
 //! least 10. Widths count characters, as Go counts runes.
+//! [`align_tabs_with`] takes other widths (`docker version` uses 20 and 1).
 
 const MIN_WIDTH: usize = 10;
 const PADDING: usize = 3;
@@ -12,14 +13,25 @@ const PADDING: usize = 3;
 /// Aligns the tab-separated cells of `text` into columns (docker's table
 /// layout). Newlines are kept as they are, a final one included.
 pub fn align_tabs(text: &str) -> String {
+    align_tabs_with(text, MIN_WIDTH, PADDING)
+}
+
+/// [`align_tabs`] with Go's `minwidth` and `padding` of the writer.
+pub fn align_tabs_with(text: &str, min_width: usize, padding: usize) -> String {
     let lines: Vec<Vec<&str>> = text
         .split('\n')
         .map(|line| line.split('\t').collect())
         .collect();
     let mut out = String::with_capacity(text.len());
     let mut widths = Vec::new();
-    format(&lines, &mut widths, 0, lines.len(), &mut out);
+    let layout = Layout { min_width, padding };
+    layout.format(&lines, &mut widths, 0, lines.len(), &mut out);
     out
+}
+
+struct Layout {
+    min_width: usize,
+    padding: usize,
 }
 
 /// Cells a line ends with a tab: all but its last.
@@ -27,36 +39,39 @@ fn cells(line: &[&str]) -> usize {
     line.len() - 1
 }
 
-/// Go's `Writer.format`: lines `line0..line1` with the widths of the
-/// columns left of `widths.len()` known; finds the blocks of the next
-/// column and recurses into each.
-fn format(
-    lines: &[Vec<&str>],
-    widths: &mut Vec<usize>,
-    mut line0: usize,
-    line1: usize,
-    out: &mut String,
-) {
-    let column = widths.len();
-    let mut this = line0;
-    while this < line1 {
-        if cells(&lines[this]) <= column {
-            this += 1;
-            continue;
+impl Layout {
+    /// Go's `Writer.format`: lines `line0..line1` with the widths of the
+    /// columns left of `widths.len()` known; finds the blocks of the next
+    /// column and recurses into each.
+    fn format(
+        &self,
+        lines: &[Vec<&str>],
+        widths: &mut Vec<usize>,
+        mut line0: usize,
+        line1: usize,
+        out: &mut String,
+    ) {
+        let column = widths.len();
+        let mut this = line0;
+        while this < line1 {
+            if cells(&lines[this]) <= column {
+                this += 1;
+                continue;
+            }
+            write_lines(lines, widths, line0, this, out);
+            line0 = this;
+            let mut width = self.min_width;
+            while this < line1 && cells(&lines[this]) > column {
+                width = width.max(lines[this][column].chars().count() + self.padding);
+                this += 1;
+            }
+            widths.push(width);
+            self.format(lines, widths, line0, this, out);
+            widths.pop();
+            line0 = this;
         }
-        write_lines(lines, widths, line0, this, out);
-        line0 = this;
-        let mut width = MIN_WIDTH;
-        while this < line1 && cells(&lines[this]) > column {
-            width = width.max(lines[this][column].chars().count() + PADDING);
-            this += 1;
-        }
-        widths.push(width);
-        format(lines, widths, line0, this, out);
-        widths.pop();
-        line0 = this;
+        write_lines(lines, widths, line0, line1, out);
     }
-    write_lines(lines, widths, line0, line1, out);
 }
 
 fn write_lines(

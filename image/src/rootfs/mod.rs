@@ -141,6 +141,17 @@ impl Undo {
     }
 }
 
+/// Where a container's own changes are (docker's SizeRw is their size):
+/// its overlay upper folder, or with the copy driver the whole copied root
+/// filesystem at `target`.
+pub fn changes_dir(container_dir: &Path, target: &Path) -> PathBuf {
+    if container_dir.join(COPIED).is_file() {
+        target.to_owned()
+    } else {
+        container_dir.join(UPPER)
+    }
+}
+
 fn is_empty_dir(dir: &Path) -> Result<bool> {
     let mut entries = std::fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))?;
     Ok(entries.next().is_none())

@@ -44,10 +44,20 @@ use crate::{BlobStore, Digest, ImageError, ImageRecord, ImageRef, LayerStore, Re
 /// one level deeper, and no more (a cycle of indexes must end).
 const MAX_INDEX_DEPTH: usize = 2;
 
-/// Which containers use an image (their ids), supplied by the engine. It
-/// is called inside the record transaction, so it must not use the store:
-/// list the containers before, and answer from that list.
-pub type InUse<'a> = &'a dyn Fn(&Digest) -> Vec<String>;
+/// Which containers use an image, supplied by the engine. It is called
+/// inside the record transaction, so it must not use the store: list the
+/// containers before, and answer from that list.
+pub type InUse<'a> = &'a dyn Fn(&Digest) -> Vec<ImageUser>;
+
+/// A container that uses an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageUser {
+    /// The container's id.
+    pub container: String,
+    /// Running (or paused, restarting): docker refuses to delete its image
+    /// even when forced.
+    pub running: bool,
+}
 
 /// The image store of one data root.
 #[derive(Clone, Debug)]
@@ -312,7 +322,20 @@ impl Images {
     /// `docker image prune [-a]`: untagged images, or with `all` every
     /// image, that no container uses.
     pub fn prune(&self, store: &Store, all: bool, in_use: InUse<'_>) -> Result<Vec<Removed>> {
-        self.edit(store, |records| Ok(remove::prune(records, all, in_use)))
+        self.prune_matching(store, all, in_use, &|_| true)
+    }
+
+    /// [`Images::prune`] of the images `selected` accepts (`--filter`).
+    pub fn prune_matching(
+        &self,
+        store: &Store,
+        all: bool,
+        in_use: InUse<'_>,
+        selected: &dyn Fn(&ImageRecord) -> bool,
+    ) -> Result<Vec<Removed>> {
+        self.edit(store, |records| {
+            Ok(remove::prune(records, all, in_use, selected))
+        })
     }
 
     /// What no record references, found with the store open a moment;

@@ -5,9 +5,10 @@
 //!   too (`Deleted: sha256:...`) only when that was its last tag. While a
 //!   container uses the image and this is its only tag, refused unless
 //!   forced.
-//! - By id (or prefix, or `name@digest`): an image with several tags is
-//!   refused unless forced; otherwise its tags go and then the image. An
-//!   image a container uses is refused unless forced.
+//! - By id (or prefix, or `name@digest`): an image a running container
+//!   uses is refused even when forced; an image with several tags, or one
+//!   a stopped container uses, is refused unless forced; otherwise its tags
+//!   go and then the image.
 //!
 //! One deliberate difference: a forced removal of an image a container
 //! still uses only untags it (docker deletes the record of a stopped
@@ -60,11 +61,11 @@ pub fn remove(
         By::Tag(tag) => {
             if !force
                 && image.tags.len() <= 1
-                && let Some(container) = users.first()
+                && let Some(user) = users.first()
             {
                 return Err(ImageError::ReferenceInUse {
                     reference: text.to_owned(),
-                    container: short(container),
+                    container: short(&user.container),
                     image: image.id.short().to_owned(),
                 });
             }
@@ -77,16 +78,24 @@ pub fn remove(
             }
         }
         By::Id | By::Digest => {
+            // docker's order of conflicts: running (hard), several
+            // repositories, stopped (soft: forcing passes them).
+            if let Some(user) = users.iter().find(|u| u.running) {
+                return Err(ImageError::ImageRunning {
+                    image: image.id.short().to_owned(),
+                    container: short(&user.container),
+                });
+            }
             if !force {
-                if let Some(container) = users.first() {
-                    return Err(ImageError::ImageInUse {
-                        image: image.id.short().to_owned(),
-                        container: short(container),
-                    });
-                }
                 if image.tags.len() > 1 {
                     return Err(ImageError::MultipleRepositories {
                         image: image.id.short().to_owned(),
+                    });
+                }
+                if let Some(user) = users.first() {
+                    return Err(ImageError::ImageInUse {
+                        image: image.id.short().to_owned(),
+                        container: short(&user.container),
                     });
                 }
             }
@@ -108,10 +117,13 @@ pub fn prune(
     all: &mut BTreeMap<String, ImageRecord>,
     every: bool,
     in_use: InUse<'_>,
+    selected: &dyn Fn(&ImageRecord) -> bool,
 ) -> Vec<Removed> {
     let mut out = Vec::new();
     all.retain(|_, record| {
-        let keep = (!every && !record.tags.is_empty()) || !in_use(&record.id).is_empty();
+        let keep = (!every && !record.tags.is_empty())
+            || !in_use(&record.id).is_empty()
+            || !selected(record);
         if !keep {
             out.extend(record.tags.iter().map(|t| Removed::Untagged(familiar(t))));
             out.push(Removed::Deleted(record.id.clone()));

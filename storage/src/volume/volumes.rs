@@ -205,9 +205,18 @@ impl<'s> Volumes<'s> {
 
     /// Unused anonymous volumes, or with `all` every unused volume.
     pub fn prune(&self, all: bool) -> Result<Vec<Volume>> {
+        self.prune_matching(all, &|_| true)
+    }
+
+    /// [`Volumes::prune`] of the volumes `selected` accepts (`--filter`).
+    pub fn prune_matching(
+        &self,
+        all: bool,
+        selected: &dyn Fn(&Volume) -> bool,
+    ) -> Result<Vec<Volume>> {
         let mut removed = Vec::new();
         for v in self.list(&[Filter::Dangling(true)])? {
-            if all || v.anonymous {
+            if (all || v.anonymous) && selected(&v) {
                 match self.remove(v.name.as_str()) {
                     Ok(v) => removed.push(v),
                     // Taken or removed by another command meanwhile.
