@@ -35,6 +35,8 @@ const PACKAGES: &[&str] = &[
     // Tools that read muelle's images and store (image interop tests).
     "skopeo",
     "umoci",
+    // tini-static: the init `run --init` puts in front of a command.
+    "tini",
 ];
 
 /// The cargo steps, in order: name and arguments.
