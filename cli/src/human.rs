@@ -45,6 +45,20 @@ fn go_g(value: f64, precision: usize) -> String {
     }
 }
 
+const BINARY_UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+/// go-units `BytesSize`: binary units, 4 significant digits (`1.5MiB`,
+/// `7.668GiB`), as `stats` shows memory.
+pub fn binary_size(bytes: u64) -> String {
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < BINARY_UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{}{}", go_g(value, 4), BINARY_UNITS[unit])
+}
+
 fn trim_zeros(number: &str) -> &str {
     if number.contains('.') {
         number.trim_end_matches('0').trim_end_matches('.')

@@ -73,6 +73,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => container::run(global, ContainerCommand::Inspect(args)),
         Command::Wait(args) => container::run(global, ContainerCommand::Wait(args)),
         Command::Rename(args) => container::run(global, ContainerCommand::Rename(args)),
+        Command::Exec(args) => container::run(global, ContainerCommand::Exec(args)),
+        Command::Top(args) => container::run(global, ContainerCommand::Top(args)),
+        Command::Stats(args) => container::run(global, ContainerCommand::Stats(args)),
+        Command::Pause(args) => container::run(global, ContainerCommand::Pause(args)),
+        Command::Unpause(args) => container::run(global, ContainerCommand::Unpause(args)),
         Command::Container(cmd) => container::run(global, cmd),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
         Command::System(args::SystemCommand::Check { repair }) => {
