@@ -58,7 +58,7 @@ fn exec_inherits_the_containers_env_user_and_workdir_and_overrides_them() {
             "-e",
             "FOO=container",
             "-e",
-            "KEEP=1",
+            "MUELLE_TEST_KEEP=1",
             "-w",
             "/tmp",
             "-u",
@@ -69,7 +69,7 @@ fn exec_inherits_the_containers_env_user_and_workdir_and_overrides_them() {
     let lines: Vec<&str> = out.lines().collect();
     for want in [
         "FOO=container",
-        "KEEP=1",
+        "MUELLE_TEST_KEEP=1",
         "HOME=/",
         &format!("HOSTNAME={}", &id[..12]),
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -86,7 +86,7 @@ fn exec_inherits_the_containers_env_user_and_workdir_and_overrides_them() {
         "-e",
         "FOO=exec",
         "-e",
-        "KEEP",
+        "MUELLE_TEST_KEEP",
         "--env-file",
         env_file.to_str().expect("utf-8"),
         "-u",
@@ -102,7 +102,10 @@ fn exec_inherits_the_containers_env_user_and_workdir_and_overrides_them() {
     assert!(lines.contains(&"FOO=exec"), "{out}");
     assert!(lines.contains(&"FROM_FILE=yes"), "{out}");
     assert!(lines.contains(&"HOME=/root"), "root's home: {out}");
-    assert!(!out.contains("KEEP="), "a bare KEY unsets it: {out}");
+    assert!(
+        !out.contains("MUELLE_TEST_KEEP="),
+        "a bare KEY unsets it: {out}"
+    );
     assert_eq!(lines[lines.len() - 2..], ["0", "/etc"], "{out}");
     mu.remove_all_and_check();
 }
@@ -306,7 +309,7 @@ fn pause_freezes_the_container_until_unpause() {
     );
     // top works on a paused container, as docker's.
     let top = mu.ok(&["top", "counter"]);
-    assert_eq!(top.lines().count(), 2, "{top}");
+    assert!(top.contains("while true"), "{top}");
 
     assert_eq!(mu.ok(&["unpause", "counter"]), "counter\n");
     wait_until(|| counter(&mu, "counter") > frozen_at);
