@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use crate::container::args::{
-    AttachArgs, ContainerCommand, CreateArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs,
-    RmArgs, RunArgs, StartArgs, StopArgs, WaitArgs,
+    AttachArgs, ContainerCommand, CreateArgs, ExecArgs, InspectArgs, KillArgs, LogsArgs, PauseArgs,
+    PsArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs, TopArgs, WaitArgs,
 };
 
 #[derive(Parser, Debug)]
@@ -83,6 +83,16 @@ pub enum Command {
     Wait(WaitArgs),
     /// Rename a container.
     Rename(RenameArgs),
+    /// Execute a command in a running container.
+    Exec(ExecArgs),
+    /// Display the running processes of a container.
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(StatsArgs),
+    /// Pause all processes within one or more containers.
+    Pause(PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(PauseArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),

@@ -22,7 +22,7 @@ pub fn size(bytes: u64, precision: usize) -> String {
 }
 
 /// go-units `BytesSize`: binary units, four significant digits
-/// (`23.54GiB`), as `docker info` shows memory.
+/// (`23.54GiB`, `1.5MiB`), as `docker info` and `stats` show memory.
 pub fn binary_size(bytes: u64) -> String {
     const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
     let mut value = bytes as f64;

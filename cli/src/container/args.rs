@@ -301,6 +301,81 @@ pub struct PruneArgs {
     pub filter: Vec<String>,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables.
+    #[arg(short, long = "env", value_name = "list")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables.
+    #[arg(long, value_name = "list")]
+    pub env_file: Vec<PathBuf>,
+    /// Keep STDIN open even if not attached.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give extended privileges to the command.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]").
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TopArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Options for ps (default: -ef).
+    #[arg(
+        value_name = "ps OPTIONS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Do not truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Format output using a custom template: 'table', 'table TEMPLATE', 'json', or a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PauseArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ContainerCommand {
     /// Create and run a new container from an image.
@@ -332,6 +407,16 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+    /// Execute a command in a running container.
+    Exec(ExecArgs),
+    /// Display the running processes of a container.
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(StatsArgs),
+    /// Pause all processes within one or more containers.
+    Pause(PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(PauseArgs),
     /// Folds a container's exit into the store: what a monitor runs once
     /// its container exited.
     #[command(hide = true)]

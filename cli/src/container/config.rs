@@ -135,7 +135,7 @@ pub fn container_config(
 
 /// `--env-file` lines: `KEY=VALUE` or a bare `KEY`; blank lines and
 /// `#` comments skipped.
-fn env_file(text: &str) -> impl Iterator<Item = &str> {
+pub(super) fn env_file(text: &str) -> impl Iterator<Item = &str> {
     text.lines()
         .map(|l| l.trim_start())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -143,7 +143,7 @@ fn env_file(text: &str) -> impl Iterator<Item = &str> {
 
 /// A bare `KEY` takes the CLI's own value when it has one (docker's rule);
 /// otherwise it stays bare, which unsets KEY in the container.
-fn expand_env(entry: &str) -> String {
+pub(super) fn expand_env(entry: &str) -> String {
     if entry.contains('=') {
         return entry.to_owned();
     }

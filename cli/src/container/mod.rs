@@ -1,14 +1,19 @@
-//! The container verbs: `run`, `create`, `start`, `attach`, `stop`, `restart`,
-//! `kill`, `rm`, `ps`, `logs`, `inspect`, `wait`, `rename`, `container
-//! prune`, and the hidden `container cleanup` a monitor runs.
+//! The container verbs: `run`, `create`, `start`, `attach`, `stop`,
+//! `restart`, `kill`, `rm`, `ps`, `logs`, `inspect`, `wait`, `rename`,
+//! `exec`, `top`, `stats`, `pause`, `unpause`, `container prune`, and the
+//! hidden `container cleanup` a monitor runs.
 
 pub mod args;
 mod attach;
 mod config;
+mod exec;
 mod inspect;
 mod logs;
+mod pause;
 mod ps;
 mod run;
+mod stats;
+mod top;
 
 use std::io::Write;
 
@@ -38,6 +43,11 @@ pub fn run(global: &Global, cmd: ContainerCommand) -> anyhow::Result<()> {
         ContainerCommand::Wait(args) => wait(global, args),
         ContainerCommand::Rename(args) => rename(global, args),
         ContainerCommand::Prune(args) => prune(global, args),
+        ContainerCommand::Exec(args) => exec::exec(global, args),
+        ContainerCommand::Top(args) => top::top(global, args),
+        ContainerCommand::Stats(args) => stats::stats(global, args),
+        ContainerCommand::Pause(args) => pause::pause(global, args, true),
+        ContainerCommand::Unpause(args) => pause::pause(global, args, false),
         ContainerCommand::Cleanup { container } => {
             // An instance removed meanwhile (a test's root) is not made
             // again by opening its store.

@@ -259,3 +259,68 @@ impl Drop for Instance {
         self.wait_for_helpers();
     }
 }
+
+/// Waits (10 s at most) until `done` holds.
+pub fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+impl Instance {
+    /// `muelle ARGS` on a new pty of `rows` x `cols` that is its
+    /// controlling terminal; the child and the pty's master (non-blocking).
+    pub fn spawn_on_pty(
+        &self,
+        args: &[&str],
+        rows: u16,
+        cols: u16,
+    ) -> (std::process::Child, std::fs::File) {
+        use std::os::unix::process::CommandExt;
+        let size = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
+        let mut cmd = self.command(args);
+        cmd.stdin(pty.slave.try_clone().expect("dup"))
+            .stdout(pty.slave.try_clone().expect("dup"))
+            .stderr(pty.slave);
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn muelle on a pty");
+        nix::fcntl::fcntl(
+            &pty.master,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .expect("nonblocking");
+        (child, std::fs::File::from(pty.master))
+    }
+}
+
+/// Reads a pty master until `needle` shows up (10 s at most).
+pub fn read_pty_until(master: &mut std::fs::File, seen: &mut String, needle: &str) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in {seen:?}"
+        );
+        let mut buf = [0u8; 4096];
+        match master.read(&mut buf) {
+            Ok(n) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}

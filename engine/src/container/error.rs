@@ -23,7 +23,7 @@ pub enum EngineError {
         "cannot remove container \"/{0}\": container is running: stop the container before removing or force remove"
     )]
     RemoveRunning(String),
-    #[error("Container {0} is not running")]
+    #[error("container {0} is not running")]
     NotRunning(String),
     #[error("You cannot attach to a stopped container, start it first")]
     AttachStopped,
@@ -31,6 +31,24 @@ pub enum EngineError {
     AttachPaused,
     #[error("invalid mode: {0}")]
     InvalidMode(String),
+    /// Named as the user typed it, as docker does.
+    #[error("Container {0} is paused, unpause the container before exec")]
+    ExecPaused(String),
+    #[error("Container {0} is already paused")]
+    AlreadyPaused(String),
+    #[error("Container {0} is not paused")]
+    NotPaused(String),
+    #[error("Container {0} is restarting, wait until the container is running")]
+    Restarting(String),
+    #[error("No exec command specified")]
+    NoExecCommand,
+    /// The exec'd process could not start; `code` is docker's exit code
+    /// for it (127: not found, 126: cannot be invoked).
+    #[error("{message}")]
+    ExecFailed { message: String, code: u8 },
+    /// Reported by a helper process, in its words.
+    #[error("{0}")]
+    Reported(String),
     #[error("invalid signal: {0}")]
     InvalidSignal(String),
     #[error("Renaming a container with the same name as its current name")]
@@ -102,6 +120,7 @@ impl EngineError {
                 kind: StartFailure::CannotInvoke,
                 ..
             } => 126,
+            EngineError::ExecFailed { code, .. } => *code,
             _ => 125,
         }
     }

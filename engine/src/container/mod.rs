@@ -15,24 +15,29 @@
 //! root filesystem mount) and keeps the container's own layer.
 //!
 //! One verb, one file: `create`, `start`, `stop` (and `kill`), `remove`,
-//! `list`; `refresh` holds reconciliation and teardown.
+//! `list`, `exec`, `top`, `pause` (and `unpause`), `stats`; `refresh`
+//! holds reconciliation and teardown.
 
 mod attach;
 mod cleanup;
 mod create;
 mod error;
+mod exec;
 mod files;
 mod init;
 mod list;
 mod naming;
 mod paths;
+mod pause;
 mod prune;
 mod record;
 mod refresh;
 mod remove;
 mod rename;
 mod start;
+mod stats;
 mod stop;
+mod top;
 mod volumes_from;
 mod wait;
 
@@ -46,10 +51,12 @@ use storage::volume::{Drivers, Volumes};
 pub use attach::CallerStreams;
 pub use create::CreateRequest;
 pub use error::{EngineError, StartFailure};
+pub use exec::ExecRequest;
 pub use naming::parse_name;
 pub use paths::ContainerPaths;
 pub use record::{Container, MonitorRef, NameEntry, State, Status};
 pub use start::Attach;
+pub use stats::{HostUsage, Sample};
 pub use wait::wait_for_exit;
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

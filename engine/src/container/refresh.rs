@@ -39,6 +39,14 @@ impl Engine {
         let exit = match ExitRecord::read(&exit_file) {
             Ok(exit) => exit,
             Err(_) if container.state.monitor.is_some_and(|m| m.is_alive()) => {
+                // Still live; Paused holds only while the kernel keeps
+                // the container frozen (a signal thaws it).
+                if container.state.status == Status::Paused
+                    && self.still_frozen(&container) == Some(false)
+                {
+                    container.state.status = Status::Running;
+                    store.table::<Container>()?.insert(&container)?;
+                }
                 return Ok(container);
             }
             // Written just before the monitor exited, or never.

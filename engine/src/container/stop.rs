@@ -101,16 +101,18 @@ impl Engine {
         Ok(container)
     }
 
-    /// `signal` to init; SIGKILL to every process of the container (and a
-    /// paused one is thawed so that it dies).
+    /// `signal` to init; SIGKILL to every process of the container. A
+    /// paused container is thawed after, so that the signal lands.
     pub fn send_signal(&self, container: &Container, signal: Signal) -> Result<()> {
         let id: runtime_core::state::ContainerId = container.id.parse()?;
         let all = signal == Signal::SIGKILL;
-        match runtime_core::container::kill(&self.runtime_root(), &id, signal, all) {
+        let sent = match runtime_core::container::kill(&self.runtime_root(), &id, signal, all) {
             // Gone meanwhile: nothing left to signal.
             Ok(()) | Err(runtime_core::Error::NotFound(_)) => Ok(()),
             Err(runtime_core::Error::BadState { .. }) => Ok(()),
             Err(e) => Err(e.into()),
-        }
+        };
+        self.thaw_after_signal(container);
+        sent
     }
 }

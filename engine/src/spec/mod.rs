@@ -35,10 +35,10 @@
 
 mod host;
 mod mounts;
-mod process;
+pub(crate) mod process;
 mod resources;
 pub(crate) mod seccomp;
-mod security;
+pub(crate) mod security;
 mod user;
 
 use std::collections::BTreeMap;

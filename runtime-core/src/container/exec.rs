@@ -74,10 +74,15 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
 
     // setns into a pid namespace only moves our future children: the
     // forked process lands in the container's pid namespace directly.
+    let mut own_pid_ns = None;
     if let Some((_, fd)) = namespaces
         .iter()
         .find(|(f, _)| *f == CloneFlags::CLONE_NEWPID)
     {
+        own_pid_ns = Some(
+            std::fs::File::open("/proc/self/ns/pid")
+                .context(|| "opening /proc/self/ns/pid".into())?,
+        );
         setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
             .context(|| format!("joining the pid namespace of {id}"))?;
     }
@@ -97,6 +102,12 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
     drop(child_end);
     drop(console_socket);
     let result = (|| -> Result<Option<OwnedFd>> {
+        // Back to our own for later children: no thread (the terminal's
+        // copy in the foreground) starts while they would land elsewhere.
+        if let Some(ns) = &own_pid_ns {
+            setns(ns.as_fd(), CloneFlags::CLONE_NEWPID)
+                .context(|| "returning to our own pid namespace".into())?;
+        }
         parent_end.send_to_child(&Message::Go)?;
         cgroup.add_process(pid.as_raw())?;
         parent_end.send_to_child(&Message::Joined)?;
