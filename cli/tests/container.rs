@@ -7,7 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Instance, stderr, stdout};
+use support::{Instance, read_pty_until, stderr, stdout, wait_until};
 
 const IMAGE: &str = "localhost/busybox";
 
@@ -83,7 +83,7 @@ fn detached_containers_are_listed_logged_stopped_and_removed() {
         mu.ok(&["inspect", "--format", "{{.State.Status}} {{.Name}}", "web"]),
         "running /web\n"
     );
-    wait_for(|| mu.ok(&["logs", "web"]).contains("hello"));
+    wait_until(|| mu.ok(&["logs", "web"]).contains("hello"));
     let logs = mu.muelle(&["logs", "web"]);
     assert_eq!(stdout(&logs), "hello\n");
     assert_eq!(stderr(&logs), "oops\n");
@@ -249,7 +249,7 @@ fn a_killed_monitor_shows_the_container_exited_and_rm_cleans_up() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("kill the monitor");
-    wait_for(|| mu.monitors().is_empty());
+    wait_until(|| mu.monitors().is_empty());
     assert_eq!(
         mu.ok(&[
             "inspect",
@@ -281,7 +281,7 @@ fn twenty_parallel_runs_all_succeed_and_leave_nothing() {
         assert!(out.status.success(), "run {i}: {}", stderr(&out));
         assert_eq!(stdout(&out), format!("run {i}\n"));
     }
-    wait_for(|| mu.ok(&["ps", "-aq"]).is_empty());
+    wait_until(|| mu.ok(&["ps", "-aq"]).is_empty());
     mu.remove_all_and_check();
 }
 
@@ -304,66 +304,6 @@ fn wait_prints_the_exit_code() {
     mu.remove_all_and_check();
 }
 
-fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Reads the pty master until `needle` shows up (10 s at most).
-fn read_until(master: &mut std::fs::File, seen: &mut String, needle: &str) {
-    use std::io::Read;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !seen.contains(needle) {
-        assert!(Instant::now() < deadline, "no {needle:?} in {seen:?}");
-        let mut buf = [0u8; 4096];
-        match master.read(&mut buf) {
-            Ok(n) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-            _ => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-}
-
-/// `muelle ARGS` on a new terminal of `rows`x`cols` (its controlling
-/// one), and the terminal's master side, non-blocking.
-fn spawn_on_terminal(
-    mu: &Instance,
-    args: &[&str],
-    rows: u16,
-    cols: u16,
-) -> (std::process::Child, std::fs::File) {
-    use std::os::unix::process::CommandExt;
-    let size = nix::pty::Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
-    let mut cmd = mu.command(args);
-    cmd.stdin(pty.slave.try_clone().expect("dup"))
-        .stdout(pty.slave.try_clone().expect("dup"))
-        .stderr(pty.slave);
-    // SAFETY: setsid and ioctl are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().expect("spawn muelle on a terminal");
-    let master_fd: std::os::fd::OwnedFd = pty.master;
-    nix::fcntl::fcntl(
-        &master_fd,
-        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-    )
-    .expect("nonblocking");
-    (child, std::fs::File::from(master_fd))
-}
-
 /// Waits (10 s at most) for `child` to exit.
 fn exit_of(child: &mut std::process::Child, seen: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -381,12 +321,12 @@ fn run_it_is_a_terminal_with_size_ctrl_c_and_detach_keys() {
     use std::io::Write;
     let Some(mu) = instance() else { return };
     let (mut child, mut master) =
-        spawn_on_terminal(&mu, &["run", "-it", "--name", "term", IMAGE, "sh"], 33, 99);
+        mu.spawn_on_pty(&["run", "-it", "--name", "term", IMAGE, "sh"], 33, 99);
     let mut seen = String::new();
     master
         .write_all(b"stty size; tty; echo sum=$((6*7))\n")
         .expect("type");
-    read_until(&mut master, &mut seen, "sum=42");
+    read_pty_until(&mut master, &mut seen, "sum=42");
     assert!(seen.contains("33 99"), "the caller's window size: {seen:?}");
     assert!(
         seen.contains("/dev/pts/0"),
@@ -397,7 +337,7 @@ fn run_it_is_a_terminal_with_size_ctrl_c_and_detach_keys() {
     master.write_all(b"sleep 30\n").expect("type");
     std::thread::sleep(Duration::from_millis(300));
     master.write_all(b"\x03echo after=$?\n").expect("type");
-    read_until(&mut master, &mut seen, "after=130");
+    read_pty_until(&mut master, &mut seen, "after=130");
 
     // ctrl-p ctrl-q: muelle leaves, the container runs on.
     master.write_all(b"\x10\x11").expect("detach");
@@ -409,12 +349,12 @@ fn run_it_is_a_terminal_with_size_ctrl_c_and_detach_keys() {
 
     // `attach` takes the terminal back, at its own size; the container's
     // exit is attach's.
-    let (mut child, mut master) = spawn_on_terminal(&mu, &["attach", "term"], 20, 70);
+    let (mut child, mut master) = mu.spawn_on_pty(&["attach", "term"], 20, 70);
     let mut seen = String::new();
     master
         .write_all(b"stty size; echo back=$((2+3))\n")
         .expect("type");
-    read_until(&mut master, &mut seen, "back=5");
+    read_pty_until(&mut master, &mut seen, "back=5");
     assert!(seen.contains("20 70"), "the attached window size: {seen:?}");
     master.write_all(b"exit 3\n").expect("type");
     assert_eq!(exit_of(&mut child, &seen).code(), Some(3));
