@@ -10,6 +10,7 @@ use storage::store::Store;
 use super::record::{Container, Status};
 use super::wait::wait_for_exit;
 use super::{Engine, EngineError, Result};
+use crate::config::RestartPolicy;
 
 /// docker's default `--stop-timeout`.
 pub const DEFAULT_STOP_TIMEOUT: i32 = 10;
@@ -40,6 +41,14 @@ impl Engine {
                 .monitor
                 .filter(|_| container.state.status.is_live())
             else {
+                // Exited just now: its monitor's cleanup may not have
+                // applied the restart policy yet, and must not.
+                if container.config.restart != RestartPolicy::No
+                    && !container.state.stopped_by_user
+                {
+                    container.state.stopped_by_user = true;
+                    store.table::<Container>()?.insert(&container)?;
+                }
                 return Ok(container);
             };
             container.state.stopped_by_user = true;
