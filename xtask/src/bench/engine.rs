@@ -270,8 +270,7 @@ impl Slots {
     }
 }
 
-/// The contenders and what came of them so far. Field order is drop
-/// order: the engines' containers go before the bundles they run.
+/// The contenders and what came of them so far.
 struct Bench {
     clis: Vec<Cli>,
     bare: Vec<Bare>,
@@ -312,7 +311,6 @@ pub fn run(args: &Args) -> Result<()> {
     for bare in &mut bench.bare {
         problems.extend(bare.clean_up());
     }
-    bench.bundles = None;
     problems.extend(
         cgroups
             .finish(&ids)
@@ -459,7 +457,8 @@ impl Bench {
         if wanted.is_empty() {
             return;
         }
-        let bundles = Bundles::new(archive).map_err(|e| format!("{e:#}"));
+        let bundles =
+            Bundles::new(archive, &dirs.data.join("bundles")).map_err(|e| format!("{e:#}"));
         for runtime in wanted {
             let name = runtime.name();
             let bare = match (&bundles, util::find_program(name)) {

@@ -28,7 +28,7 @@ use super::cli::TIMEOUT;
 use super::guard::{self, Quiet};
 use crate::bench::exec;
 use crate::bench::runtime::job::{self, Job, Outcome};
-use crate::bundle::{Bundle, BundleBuilder};
+use crate::bundle::BundleBuilder;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Runtime {
@@ -45,30 +45,34 @@ impl Runtime {
     }
 }
 
-/// The bundles the runtimes run, all on the test image's files.
+/// The bundles the runtimes run, all on the test image's files, in a
+/// folder of the bench (which removes them with the folder).
 pub struct Bundles {
     /// `true`, timed.
-    pub run: Bundle,
+    pub run: PathBuf,
     /// [`job::PROBE_ARGS`], run first.
-    pub probe: Bundle,
+    pub probe: PathBuf,
     /// `sleep 1000`, for `exec`.
-    pub sleep: Bundle,
+    pub sleep: PathBuf,
 }
 
 impl Bundles {
-    pub fn new(archive: &Path) -> Result<Bundles> {
-        let layout = tempfile::Builder::new()
-            .prefix("muelle-bench-layout-")
-            .tempdir()
-            .context("cannot create a folder for the image layout")?;
-        let layers = image_layers(archive, layout.path())?;
-        let bundle = |args: &[&str]| -> Result<Bundle> {
-            let bundle = BundleBuilder::new().args(args.iter().copied()).build()?;
-            let rootfs = bundle.path().join("rootfs");
-            fs::remove_dir_all(&rootfs)
-                .with_context(|| format!("cannot empty {}", rootfs.display()))?;
-            fs::create_dir(&rootfs)
+    /// Makes the bundles in `dir`: each a config.json as [`BundleBuilder`]
+    /// writes it (runc's default spec, the command set, no terminal) and a
+    /// rootfs unpacked from the archive's layers.
+    pub fn new(archive: &Path, dir: &Path) -> Result<Bundles> {
+        let layout = dir.join("layout");
+        fs::create_dir_all(&layout)
+            .with_context(|| format!("cannot create {}", layout.display()))?;
+        let layers = image_layers(archive, &layout)?;
+        let bundle = |name: &str, args: &[&str]| -> Result<PathBuf> {
+            let path = dir.join(name);
+            let rootfs = path.join("rootfs");
+            fs::create_dir_all(&rootfs)
                 .with_context(|| format!("cannot create {}", rootfs.display()))?;
+            let spec = BundleBuilder::new().args(args.iter().copied()).build()?;
+            fs::copy(spec.path().join("config.json"), path.join("config.json"))
+                .with_context(|| format!("cannot write {}/config.json", path.display()))?;
             for layer in &layers {
                 let file = File::open(layer)
                     .with_context(|| format!("cannot open {}", layer.display()))?;
@@ -76,12 +80,12 @@ impl Bundles {
                     .unpack(&rootfs)
                     .with_context(|| format!("cannot unpack {}", layer.display()))?;
             }
-            Ok(bundle)
+            Ok(path)
         };
         Ok(Bundles {
-            run: bundle(&["true"])?,
-            probe: bundle(&job::PROBE_ARGS)?,
-            sleep: bundle(&["sleep", "1000"])?,
+            run: bundle("true", &["true"])?,
+            probe: bundle("probe", &job::PROBE_ARGS)?,
+            sleep: bundle("sleep", &["sleep", "1000"])?,
         })
     }
 }
@@ -171,8 +175,8 @@ impl Bare {
         let job = Job {
             runtime: self.program.clone(),
             root: self.root.clone(),
-            bundle: bundles.run.path().to_owned(),
-            probe_bundle: (round == 0).then(|| bundles.probe.path().to_owned()),
+            bundle: bundles.run.clone(),
+            probe_bundle: (round == 0).then(|| bundles.probe.clone()),
             id_prefix: format!("mbe{}-{}-r{round}", std::process::id(), self.name()),
             warmup: 0,
             runs,
@@ -193,7 +197,7 @@ impl Bare {
     /// Starts the `sleep 1000` container that `exec` runs in.
     pub fn start_sleeper(&mut self, bundles: &Bundles) -> Result<(), String> {
         let id = format!("mbe{}-{}-exec", std::process::id(), self.name());
-        let bundle = bundles.sleep.path().to_string_lossy().into_owned();
+        let bundle = bundles.sleep.to_string_lossy().into_owned();
         let args = ["run", "-d", "--bundle", &bundle, &id];
         // Kept until the container runs: the bind mount's source.
         let empty = tempfile::NamedTempFile::new().map_err(|e| format!("empty file: {e}"))?;

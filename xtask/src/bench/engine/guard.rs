@@ -3,9 +3,11 @@
 //!
 //! - SIGINT, SIGTERM and SIGHUP only raise a flag the bench checks between
 //!   two commands ([`check`]), so that it stops at the next one and the
-//!   clean-up of every instance runs (a second signal kills as usual). The
-//!   commands run in process groups of their own ([`Quiet`]), so a ctrl-c
-//!   at the terminal reaches the bench, not the command half-way.
+//!   clean-up of every instance runs. A repeated signal changes nothing
+//!   (`timeout` and a terminal may well send two): SIGKILL stops the bench
+//!   without its clean-up, which the next run then does. The commands run
+//!   in process groups of their own ([`Quiet`]), so a ctrl-c at the
+//!   terminal reaches the bench, not the command half-way.
 //! - The bench is a child subreaper: monitors, conmons and detached
 //!   containers that outlive the command which started them become its
 //!   children instead of PID 1's (which does not reap them on this
@@ -32,8 +34,7 @@ pub fn install() {
         // SAFETY: sigaction is plain data for which all-zero bytes are valid.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
         action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        // A second signal of the same kind takes its default action.
-        action.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+        action.sa_flags = libc::SA_RESTART;
         // SAFETY: a valid action whose handler only stores to an atomic.
         unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };
     }
@@ -44,7 +45,7 @@ pub fn install() {
 /// Fails once a signal asked the bench to stop.
 pub fn check() -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
-        bail!("interrupted: cleaning up");
+        bail!("interrupted by a signal");
     }
     Ok(())
 }
