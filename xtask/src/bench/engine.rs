@@ -118,17 +118,25 @@ const OPS: [Op; 7] = [
 ];
 
 impl Op {
-    /// The operation as the table names it; `containers` is how many `ps`
-    /// lists.
+    /// The operation as messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RunRm => "run --rm true",
+            Self::RunDetached => "run -d sleep",
+            Self::Stop => "stop -t 0",
+            Self::Rm => "rm",
+            Self::Exec => "exec true",
+            Self::Ps => "ps -a",
+            Self::PsQuiet => "ps -a -q",
+        }
+    }
+
+    /// The operation as the table names it: `ps` with how many
+    /// containers it lists.
     pub fn label(self, containers: u32) -> String {
         match self {
-            Self::RunRm => "run --rm true".to_owned(),
-            Self::RunDetached => "run -d sleep".to_owned(),
-            Self::Stop => "stop -t 0".to_owned(),
-            Self::Rm => "rm".to_owned(),
-            Self::Exec => "exec true".to_owned(),
-            Self::Ps => format!("ps -a ({containers})"),
-            Self::PsQuiet => format!("ps -a -q ({containers})"),
+            Self::Ps | Self::PsQuiet => format!("{} ({containers})", self.name()),
+            _ => self.name().to_owned(),
         }
     }
 
@@ -212,7 +220,7 @@ impl Slots {
 
     /// The row will not be run (again), for this reason.
     fn stop(&mut self, op: Op, tool: &str, why: Unavailable) {
-        eprintln!("{tool}, {}: {why}", op.label(0));
+        eprintln!("{tool}, {}: {why}", op.name());
         if let Some(slot) = self.find(op, tool) {
             slot.state = Err(why);
         }
@@ -235,7 +243,7 @@ impl Slots {
         match outcome {
             Ok(ms) => series.samples.push(ms),
             Err(reason) => {
-                eprintln!("{tool}, {}: a run failed: {reason}", op.label(0));
+                eprintln!("{tool}, {}: a run failed: {reason}", op.name());
                 series.failures.push(reason);
             }
         }
@@ -289,12 +297,16 @@ pub fn run(args: &Args) -> Result<()> {
     guard::install();
     let bench_dir = util::target_dir()?.join("bench-engine");
     let archive = test_image::build(None)?;
-    let muelle = if args.tools.contains(&Tool::Muelle) {
+    // A killed bench's muelle containers need a muelle to go, measured
+    // or not.
+    let stale = workdir::stale(&bench_dir);
+    let wanted = args.tools.contains(&Tool::Muelle);
+    let muelle = if wanted || !stale.is_empty() {
         locate_muelle(args)
     } else {
         Err(Unavailable::Skipped("not among --tools".to_owned()))
     };
-    clean_stale(&bench_dir, muelle.as_ref().ok());
+    clean_stale(stale, muelle.as_ref().ok());
     let workdir = Workdir::new(&bench_dir)?;
     let cgroups = cgroups::Watch::start();
 
@@ -354,8 +366,8 @@ fn locate_muelle(args: &Args) -> Result<PathBuf, Unavailable> {
 }
 
 /// Takes down what benches killed outright left, and their folders.
-fn clean_stale(bench_dir: &Path, muelle: Option<&PathBuf>) {
-    for dirs in workdir::stale(bench_dir) {
+fn clean_stale(stale: Vec<Dirs>, muelle: Option<&PathBuf>) {
+    for dirs in stale {
         eprintln!(
             "removing {} and {}, left by a bench that died",
             dirs.data.display(),
