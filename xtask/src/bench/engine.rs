@@ -88,6 +88,26 @@ enum Tool {
     Runc,
 }
 
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Muelle => "muelle",
+            Self::Podman => "podman",
+            Self::Docker => "docker",
+            Self::Crun => "crun",
+            Self::Runc => "runc",
+        }
+    }
+}
+
+/// The same reason again (`Unavailable` is not `Clone`).
+fn copy(why: &Unavailable) -> Unavailable {
+    match why {
+        Unavailable::Skipped(r) => Unavailable::Skipped(r.clone()),
+        Unavailable::Failed(r) => Unavailable::Failed(r.clone()),
+    }
+}
+
 /// Timed runs of each contender in one round.
 const ROUND_RUNS: u32 = 5;
 
@@ -146,7 +166,13 @@ impl Op {
 }
 
 /// The tools in the order of the table's rows.
-const TOOL_ORDER: [&str; 5] = ["muelle", "podman", "docker", "crun", "runc"];
+const TOOL_ORDER: [Tool; 5] = [
+    Tool::Muelle,
+    Tool::Podman,
+    Tool::Docker,
+    Tool::Crun,
+    Tool::Runc,
+];
 
 /// What each tool is measured on.
 fn ops_of(tool: &str) -> &'static [Op] {
@@ -201,8 +227,7 @@ impl Slots {
         for &op in ops_of(tool) {
             let state = match state {
                 Ok(()) => Ok(Series::default()),
-                Err(Unavailable::Skipped(r)) => Err(Unavailable::Skipped(r.clone())),
-                Err(Unavailable::Failed(r)) => Err(Unavailable::Failed(r.clone())),
+                Err(why) => Err(copy(why)),
             };
             self.0.push(Slot { op, tool, state });
         }
@@ -272,7 +297,7 @@ impl Slots {
                 },
             })
             .collect();
-        let tool_slot = |tool: &str| TOOL_ORDER.iter().position(|&t| t == tool);
+        let tool_slot = |tool: &str| TOOL_ORDER.iter().position(|t| t.name() == tool);
         rows.sort_by_key(|r| (r.op.slot(), tool_slot(r.tool)));
         rows
     }
@@ -310,7 +335,7 @@ pub fn run(args: &Args) -> Result<()> {
     let workdir = Workdir::new(&bench_dir)?;
     let cgroups = cgroups::Watch::start();
 
-    let mut bench = Bench::prepare(args, &workdir.dirs, &archive, muelle)?;
+    let mut bench = Bench::prepare(args, &workdir.dirs, &archive, muelle);
     let measured = bench.measure(args);
 
     eprintln!("cleaning up");
@@ -400,7 +425,7 @@ impl Bench {
         dirs: &Dirs,
         archive: &Path,
         muelle: Result<PathBuf, Unavailable>,
-    ) -> Result<Bench> {
+    ) -> Bench {
         let mut bench = Bench {
             clis: Vec::new(),
             bare: Vec::new(),
@@ -426,10 +451,7 @@ impl Bench {
             let cli = match tool {
                 Tool::Muelle => muelle
                     .as_ref()
-                    .map_err(|e| match e {
-                        Unavailable::Skipped(r) => Unavailable::Skipped(r.clone()),
-                        Unavailable::Failed(r) => Unavailable::Failed(r.clone()),
-                    })
+                    .map_err(copy)
                     .and_then(|p| load(Cli::muelle(p, dirs))),
                 Tool::Podman => util::find_program("podman")
                     .ok_or_else(|| not_installed("podman"))
@@ -439,11 +461,7 @@ impl Bench {
                     .and_then(|p| Cli::docker(&p))
                     .and_then(|cli| load(Ok(cli))),
             };
-            let name = match tool {
-                Tool::Muelle => "muelle",
-                Tool::Podman => "podman",
-                _ => "docker",
-            };
+            let name = tool.name();
             match cli {
                 Ok(cli) => {
                     bench.slots.add(name, &Ok(()));
@@ -456,7 +474,7 @@ impl Bench {
             }
         }
         bench.prepare_bare(args, dirs, archive);
-        Ok(bench)
+        bench
     }
 
     /// runc and crun with their bundles.
@@ -672,9 +690,15 @@ impl Bench {
                         self.slots.record(Op::RunRm, tool, Err(failure));
                     }
                 }
-                Ok(Outcome::Failed { reason }) => {
+                // The probe or the first run failed: at once, the runtime
+                // does not work; later, one run did not, and the samples
+                // so far stand.
+                Ok(Outcome::Failed { reason }) if round == 0 => {
                     self.slots
                         .stop(Op::RunRm, tool, Unavailable::Failed(reason));
+                }
+                Ok(Outcome::Failed { reason }) => {
+                    self.slots.record(Op::RunRm, tool, Err(reason));
                 }
                 Err(e) => {
                     self.slots

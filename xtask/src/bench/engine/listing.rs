@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::cli::{Cli, Flavor};
-use super::{Args, Bench, Op, ROUND_RUNS, guard};
+use super::{Args, Bench, Op, ROUND_RUNS, copy, guard};
 use crate::bench::common::Unavailable;
 
 /// The longest the bench spends making podman's containers.
@@ -43,7 +43,7 @@ pub fn measure(bench: &mut Bench, args: &Args) -> Result<()> {
                 eprintln!("{tool}: {e}");
             }
             for op in [Op::Ps, Op::PsQuiet] {
-                bench.slots.stop(op, tool, clone(&why));
+                bench.slots.stop(op, tool, copy(&why));
             }
             continue;
         }
@@ -74,13 +74,6 @@ pub fn measure(bench: &mut Bench, args: &Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn clone(why: &Unavailable) -> Unavailable {
-    match why {
-        Unavailable::Skipped(r) => Unavailable::Skipped(r.clone()),
-        Unavailable::Failed(r) => Unavailable::Failed(r.clone()),
-    }
 }
 
 /// Makes `count` containers, one `create` each. The outer error is an
