@@ -36,7 +36,7 @@
 mod fixture;
 mod helper;
 mod report;
-mod scratch;
+pub(super) mod scratch;
 
 use std::ffi::OsString;
 use std::fs::{self, File};

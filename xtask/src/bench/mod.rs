@@ -1,8 +1,9 @@
 //! `cargo xtask bench <what>`: performance measurements of muelle against
 //! its rivals. One module per thing measured: `runtime`, `storage`,
-//! `image`; `common`, `exec` and `stats` are shared.
+//! `image`, `engine`; `common`, `exec` and `stats` are shared.
 
 mod common;
+mod engine;
 mod exec;
 mod image;
 mod runtime;
@@ -20,6 +21,8 @@ pub enum Bench {
     Storage(storage::Args),
     /// Image load (muelle vs podman vs skopeo+umoci), layer unpack vs tar -x, rootfs setup/teardown
     Image(image::Args),
+    /// run --rm, run -d/stop/rm, exec, ps -a with 1000 containers and the monitor's memory: muelle vs podman, crun, runc, docker
+    Engine(engine::Args),
 }
 
 pub fn run(what: Bench) -> Result<()> {
@@ -27,6 +30,7 @@ pub fn run(what: Bench) -> Result<()> {
         Bench::Runtime(args) => runtime::run(&args),
         Bench::Storage(args) => storage::run(&args),
         Bench::Image(args) => image::run(&args),
+        Bench::Engine(args) => engine::run(&args),
     }
 }
 

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 const RUN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The controllers file of the cgroup2 mount of a hybrid cgroup layout.
-const HYBRID_CONTROLLERS: &str = "/sys/fs/cgroup/unified/cgroup.controllers";
+pub const HYBRID_CONTROLLERS: &str = "/sys/fs/cgroup/unified/cgroup.controllers";
 
 /// What the child measures.
 #[derive(Serialize, Deserialize)]
