@@ -128,6 +128,7 @@ mod fs;
 mod meta;
 mod name;
 mod pack;
+mod scan;
 mod unpack;
 mod whiteout;
 mod xattr;
@@ -135,8 +136,21 @@ mod xattr;
 #[cfg(test)]
 mod tests;
 
-pub use pack::{PackOptions, pack, pack_dir, pack_dir_with};
-pub use unpack::{unpack, unpack_with};
+pub use pack::{PackOptions, Prune, pack, pack_dir, pack_dir_with, pack_entry};
+pub use scan::scan;
+pub use unpack::{unpack, unpack_at, unpack_with};
+
+/// Who owns what [`unpack_at`] creates (when root: otherwise the caller
+/// does, as with GNU tar).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Owners {
+    /// The archive's numeric ids.
+    #[default]
+    FromArchive,
+    /// Everything to `uid:gid`, setuid and setgid bits dropped where the
+    /// archived owner differed (`docker cp` without `-a`).
+    All { uid: u32, gid: u32 },
+}
 
 /// What `unpack_with` does with OCI whiteout entries (see the module doc).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
