@@ -73,6 +73,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => container::run(global, ContainerCommand::Inspect(args)),
         Command::Wait(args) => container::run(global, ContainerCommand::Wait(args)),
         Command::Rename(args) => container::run(global, ContainerCommand::Rename(args)),
+        Command::Cp(args) => container::run(global, ContainerCommand::Cp(args)),
+        Command::Export(args) => container::run(global, ContainerCommand::Export(args)),
+        Command::Diff(args) => container::run(global, ContainerCommand::Diff(args)),
+        Command::Port(args) => container::run(global, ContainerCommand::Port(args)),
         Command::Container(cmd) => container::run(global, cmd),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
         Command::System(args::SystemCommand::Check { repair }) => {

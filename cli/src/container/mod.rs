@@ -1,12 +1,17 @@
 //! The container verbs: `run`, `create`, `start`, `stop`, `restart`,
-//! `kill`, `rm`, `ps`, `logs`, `inspect`, `wait`, `rename`, `container
-//! prune`, and the hidden `container cleanup` a monitor runs.
+//! `kill`, `rm`, `ps`, `logs`, `inspect`, `wait`, `rename`, `cp`,
+//! `export`, `diff`, `port`, `container prune`, and the hidden `container
+//! cleanup` a monitor runs.
 
 pub mod args;
 mod attach;
 mod config;
+mod cp;
+mod diff;
+mod export;
 mod inspect;
 mod logs;
+mod port;
 mod ps;
 mod run;
 
@@ -36,6 +41,10 @@ pub fn run(global: &Global, cmd: ContainerCommand) -> anyhow::Result<()> {
         ContainerCommand::Wait(args) => wait(global, args),
         ContainerCommand::Rename(args) => rename(global, args),
         ContainerCommand::Prune(args) => prune(global, args),
+        ContainerCommand::Cp(args) => cp::cp(global, args),
+        ContainerCommand::Export(args) => export::export(global, args),
+        ContainerCommand::Diff(args) => diff::diff(global, args),
+        ContainerCommand::Port(args) => port::port(global, args),
         ContainerCommand::Cleanup { container } => {
             // An instance removed meanwhile (a test's root) is not made
             // again by opening its store.

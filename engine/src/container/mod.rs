@@ -15,14 +15,17 @@
 //! root filesystem mount) and keeps the container's own layer.
 //!
 //! One verb, one file: `create`, `start`, `stop` (and `kill`), `remove`,
-//! `list`; `refresh` holds reconciliation and teardown.
+//! `list`, `port`; `refresh` holds reconciliation and teardown; `fs`
+//! holds the verbs on a container's files (`cp`, `export`, `diff`).
 
 mod create;
 mod error;
 mod files;
+pub mod fs;
 mod list;
 mod naming;
 mod paths;
+mod port;
 mod prune;
 mod record;
 mod refresh;
@@ -43,6 +46,7 @@ pub use create::CreateRequest;
 pub use error::{EngineError, StartFailure};
 pub use naming::parse_name;
 pub use paths::ContainerPaths;
+pub use port::PortBinding;
 pub use record::{Container, MonitorRef, NameEntry, State, Status};
 pub use start::Attach;
 pub use wait::wait_for_exit;

@@ -202,7 +202,8 @@ fn scan_refuses_what_unpack_would_without_writing() {
     h.set_gid(0);
     h.set_mtime(0);
     h.set_size(0);
-    b.append_data(&mut h, "null", std::io::empty()).expect("append");
+    b.append_data(&mut h, "null", std::io::empty())
+        .expect("append");
     let dev = b.into_inner().expect("tar");
     assert!(scan(dev.as_slice(), &no_devices).is_err());
     scan(dev.as_slice(), &options).expect("devices allowed");
