@@ -112,6 +112,18 @@
 //! Setuid and setgid bits of files in a layer are kept (images ship
 //! `/bin/su`); like every other write they land only inside the target.
 //!
+//! # One entry, an open folder, a check first: what `cp` needs
+//!
+//! [`pack_entry`] archives one entry of an open folder (a file, a symlink
+//! as itself, a folder with its tree) under a name the caller picks, and
+//! leaves out the content of the folders a caller's `Prune` picks (a
+//! container's /proc). [`unpack_at`] unpacks into a folder the caller
+//! opened (resolved inside a container's root) under every rule above,
+//! with [`Owners`] giving everything to one owner (setuid and setgid bits
+//! dropped where that changes the owner). [`scan`] reads an archive to
+//! its end and refuses it as `unpack` would (names, types, owners,
+//! symlinks the archive makes and writes through), writing nothing.
+//!
 //! # `pack`
 //!
 //! Walks with descriptors (`O_NOFOLLOW`, `fstatat(AT_SYMLINK_NOFOLLOW)`),

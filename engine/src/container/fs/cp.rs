@@ -123,7 +123,7 @@ impl Engine {
                                 &prune,
                             )
                         },
-                        |input| archive::unpack_at(input, dir.as_fd(), &ONTO_HOST, owners),
+                        |input| archive::unpack_at(input, dir, &ONTO_HOST, owners),
                     )
                     .map_err(archived(context))
                 }
@@ -206,14 +206,20 @@ impl Engine {
     }
 
     /// Reads a user's tar whole into an unnamed file beside the data
-    /// (gone when closed), and checks every entry before any is written.
+    /// (gone when closed; the system's temporary folder when the data
+    /// root cannot hold one), and checks every entry before any is
+    /// written.
     fn spool(&self, input: &mut (dyn Read + Send)) -> Result<Spooled> {
-        let tmp = nix::fcntl::open(
-            self.data_root(),
-            OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| io(format!("making a file in {}", self.data_root().display()))(e.into()))?;
+        let unnamed = |dir: &Path| {
+            nix::fcntl::open(
+                dir,
+                OFlag::O_TMPFILE | OFlag::O_RDWR | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+        };
+        let tmp = unnamed(self.data_root())
+            .or_else(|_| unnamed(&std::env::temp_dir()))
+            .map_err(|e| io("making a file to hold the archive")(e.into()))?;
         let mut file = File::from(tmp);
         let size = std::io::copy(input, &mut file).map_err(io("reading the archive"))?;
         file.rewind().map_err(io("reading the archive"))?;

@@ -4,7 +4,7 @@
 //! the safe archive code, named as muelle chose.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -78,11 +78,7 @@ impl HostSource {
             path.canonicalize()
                 .map_err(|e| go_error("lstat", path, &e))?
         } else {
-            let parent = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-            parent.join(&typed)
+            parent_of(path).join(&typed)
         };
         let meta = std::fs::symlink_metadata(&real).map_err(|e| go_error("lstat", path, &e))?;
         let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
@@ -102,12 +98,17 @@ impl HostSource {
     }
 }
 
-/// Where `cp CONTAINER:SRC DEST` writes on the host.
+/// Where `cp CONTAINER:SRC DEST` writes on the host: opened before the
+/// container's root is (for a stopped container, that is in a mount
+/// namespace of its own), so the host's paths mean what the user meant.
 pub struct HostDest {
     /// After following symlinks at its end.
     path: PathBuf,
+    /// DEST itself, when it is a folder.
+    dir: Option<OwnedFd>,
+    /// The folder DEST is (or will be) in.
+    parent: OwnedFd,
     exists: bool,
-    is_dir: bool,
     tail: Tail,
 }
 
@@ -116,7 +117,7 @@ impl HostDest {
         let tail = host_tail(path);
         let mut path = path.to_owned();
         for _ in 0..=MAX_DEST_LINKS {
-            match std::fs::symlink_metadata(&path) {
+            let meta = match std::fs::symlink_metadata(&path) {
                 Ok(meta) if meta.file_type().is_symlink() => {
                     let target =
                         std::fs::read_link(&path).map_err(|e| go_error("readlink", &path, &e))?;
@@ -124,34 +125,29 @@ impl HostDest {
                         Some(parent) if target.is_relative() => parent.join(target),
                         _ => target,
                     };
+                    continue;
                 }
-                Ok(meta) => {
-                    return Ok(HostDest {
-                        path,
-                        exists: true,
-                        is_dir: meta.is_dir(),
-                        tail,
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let parent = match path.parent() {
-                        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-                        _ => PathBuf::from("."),
-                    };
-                    let meta =
-                        std::fs::metadata(&parent).map_err(|e| go_error("stat", &parent, &e))?;
-                    if !meta.is_dir() {
-                        return Err(FilesError::NotADirectory);
-                    }
-                    return Ok(HostDest {
-                        path,
-                        exists: false,
-                        is_dir: false,
-                        tail,
-                    });
-                }
+                Ok(meta) => Some(meta),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(go_error("lstat", &path, &e)),
+            };
+            let parent = parent_of(&path);
+            let parent_meta =
+                std::fs::metadata(parent).map_err(|e| go_error("stat", parent, &e))?;
+            if !parent_meta.is_dir() {
+                return Err(FilesError::NotADirectory);
             }
+            let dir = match &meta {
+                Some(meta) if meta.is_dir() => Some(open_dir(&path)?),
+                _ => None,
+            };
+            return Ok(HostDest {
+                parent: open_dir(parent)?,
+                dir,
+                exists: meta.is_some(),
+                path,
+                tail,
+            });
         }
         Err(FilesError::Host(format!(
             "too many symlinks in {}",
@@ -164,21 +160,26 @@ impl HostDest {
     pub fn extraction(
         &self,
         source_is_dir: bool,
-    ) -> Result<(OwnedFd, Option<PathBuf>), FilesError> {
-        let into_parent = |path: &Path| -> Result<(OwnedFd, Option<PathBuf>), FilesError> {
-            let parent = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-            let name = path.file_name().map(PathBuf::from);
-            Ok((open_dir(parent)?, name))
+    ) -> Result<(BorrowedFd<'_>, Option<PathBuf>), FilesError> {
+        let into_parent = || {
+            Ok((
+                self.parent.as_fd(),
+                self.path.file_name().map(PathBuf::from),
+            ))
         };
-        match (self.exists, self.is_dir, source_is_dir) {
-            (true, true, _) => Ok((open_dir(&self.path)?, None)),
-            (true, false, true) => Err(FilesError::CannotCopyDirectory),
-            (true, false, false) | (false, _, true) => into_parent(&self.path),
-            (false, _, false) if self.tail.asserts_dir() => Err(FilesError::NoSuchDirectory),
-            (false, _, false) => into_parent(&self.path),
+        match (&self.dir, self.exists, source_is_dir) {
+            (Some(dir), _, _) => Ok((dir.as_fd(), None)),
+            (None, true, true) => Err(FilesError::CannotCopyDirectory),
+            (None, true, false) | (None, false, true) => into_parent(),
+            (None, false, false) if self.tail.asserts_dir() => Err(FilesError::NoSuchDirectory),
+            (None, false, false) => into_parent(),
         }
+    }
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
