@@ -201,58 +201,67 @@ impl Walk {
                 stack.pop();
                 continue;
             };
-            let path = top.path.join(&name);
-            let st = fstatat(
-                top.dir.as_fd(),
-                name.as_os_str(),
-                AtFlags::AT_SYMLINK_NOFOLLOW,
-            )?;
-            if self.is_hidden(&path) {
-                continue;
-            }
-            let is_dir = kind(&st) == SFlag::S_IFDIR;
-            let lower = self.lower(&path);
-            if is_dir && self.is_above_hidden(&path) {
-                let kind = if lower.is_some() {
-                    ChangeKind::Modify
-                } else {
-                    ChangeKind::Add
-                };
-                let dir = open_dir(Some(top.dir.as_fd()), &name)?;
-                let slot = self.changes.len();
-                self.changes.push((
-                    Change {
-                        kind,
-                        path: path.clone(),
-                    },
-                    false,
-                ));
-                stack.push(frame(dir, path, Some((kind, slot)))?);
-                continue;
-            }
-            let dir = if is_dir {
-                Some(open_dir(Some(top.dir.as_fd()), &name)?)
-            } else {
-                None
-            };
-            let opaque = dir.as_ref().is_some_and(|d| is_opaque(d.as_fd()));
-            let change = if is_whiteout(&st) || (opaque && lower.is_some()) {
-                Some(ChangeKind::Delete)
-            } else {
-                match &lower {
-                    None => Some(ChangeKind::Add),
-                    Some(l) if is_dir && kind(l) == SFlag::S_IFDIR && same_dir(&st, l) => None,
-                    Some(_) => Some(ChangeKind::Modify),
-                }
-            };
-            if let Some(change) = change {
-                self.record(&stack, change, &path, is_dir);
-            }
-            if let Some(dir) = dir {
-                stack.push(frame(dir, path, None)?);
+            match self.entry(&stack, &name) {
+                Ok(Some(next)) => stack.push(next),
+                Ok(None) => {}
+                // A running container removed it meanwhile.
+                Err(nix::Error::ENOENT | nix::Error::ENOTDIR) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// Judges the entry `name` of the top folder; returns the frame to
+    /// walk it when it is a folder.
+    fn entry(&mut self, stack: &[Frame], name: &OsStr) -> nix::Result<Option<Frame>> {
+        let Some(top) = stack.last() else {
+            return Ok(None);
+        };
+        let path = top.path.join(name);
+        if self.is_hidden(&path) {
+            return Ok(None);
+        }
+        let st = fstatat(top.dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let is_dir = kind(&st) == SFlag::S_IFDIR;
+        let dir = if is_dir {
+            Some(open_dir(Some(top.dir.as_fd()), name)?)
+        } else {
+            None
+        };
+        let lower = self.lower(&path);
+        if self.is_above_hidden(&path)
+            && let Some(dir) = dir
+        {
+            let kind = if lower.is_some() {
+                ChangeKind::Modify
+            } else {
+                ChangeKind::Add
+            };
+            let slot = self.changes.len();
+            self.changes.push((
+                Change {
+                    kind,
+                    path: path.clone(),
+                },
+                false,
+            ));
+            return frame(dir, path, Some((kind, slot))).map(Some);
+        }
+        let opaque = dir.as_ref().is_some_and(|d| is_opaque(d.as_fd()));
+        let change = if is_whiteout(&st) || (opaque && lower.is_some()) {
+            Some(ChangeKind::Delete)
+        } else {
+            match &lower {
+                None => Some(ChangeKind::Add),
+                Some(l) if is_dir && kind(l) == SFlag::S_IFDIR && same_dir(&st, l) => None,
+                Some(_) => Some(ChangeKind::Modify),
+            }
+        };
+        if let Some(change) = change {
+            self.record(stack, change, &path, is_dir);
+        }
+        dir.map(|dir| frame(dir, path, None)).transpose()
     }
 
     /// Records a change: first the folders muelle added above it for a

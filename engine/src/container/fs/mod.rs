@@ -10,7 +10,7 @@
 //! code, which never follows a symlink. A tar a user streams in is read
 //! whole and checked (`archive::scan`) before a byte of it is written.
 //!
-//! Which root (see [`root`]):
+//! Which root (see `root.rs`):
 //! - a **running** container's is `/proc/<init pid>/root`: its root
 //!   filesystem with all its mounts (volumes, binds, tmpfs), exactly what
 //!   its processes see;
