@@ -93,6 +93,14 @@ pub enum Command {
     Pause(PauseArgs),
     /// Unpause all processes within one or more containers.
     Unpause(PauseArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(crate::container::args::CpArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(crate::container::args::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(crate::container::args::DiffArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(crate::container::args::PortArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),

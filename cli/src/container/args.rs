@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Subcommand};
 
+pub use super::cp::CpArgs;
+pub use super::diff::DiffArgs;
+pub use super::export::ExportArgs;
+pub use super::port::PortArgs;
+
 /// `run` and `create`: everything about the new container. docker's `-h`
 /// is the host name, so help is `--help` only.
 #[derive(Args, Debug, Clone)]
@@ -417,6 +422,14 @@ pub enum ContainerCommand {
     Pause(PauseArgs),
     /// Unpause all processes within one or more containers.
     Unpause(PauseArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(CpArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(DiffArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(PortArgs),
     /// Folds a container's exit into the store: what a monitor runs once
     /// its container exited.
     #[command(hide = true)]

@@ -1,15 +1,20 @@
 //! The container verbs: `run`, `create`, `start`, `attach`, `stop`,
 //! `restart`, `kill`, `rm`, `ps`, `logs`, `inspect`, `wait`, `rename`,
-//! `exec`, `top`, `stats`, `pause`, `unpause`, `container prune`, and the
-//! hidden `container cleanup` a monitor runs.
+//! `exec`, `top`, `stats`, `pause`, `unpause`, `cp`, `export`, `diff`,
+//! `port`, `container prune`, and the hidden `container cleanup` a monitor
+//! runs.
 
 pub mod args;
 mod attach;
 mod config;
+mod cp;
+mod diff;
 mod exec;
+mod export;
 mod inspect;
 mod logs;
 mod pause;
+mod port;
 mod ps;
 mod run;
 mod stats;
@@ -48,6 +53,10 @@ pub fn run(global: &Global, cmd: ContainerCommand) -> anyhow::Result<()> {
         ContainerCommand::Stats(args) => stats::stats(global, args),
         ContainerCommand::Pause(args) => pause::pause(global, args, true),
         ContainerCommand::Unpause(args) => pause::pause(global, args, false),
+        ContainerCommand::Cp(args) => cp::cp(global, args),
+        ContainerCommand::Export(args) => export::export(global, args),
+        ContainerCommand::Diff(args) => diff::diff(global, args),
+        ContainerCommand::Port(args) => port::port(global, args),
         ContainerCommand::Cleanup { container } => {
             // An instance removed meanwhile (a test's root) is not made
             // again by opening its store.

@@ -84,6 +84,8 @@ pub enum EngineError {
     Runtime(#[from] runtime_core::Error),
     #[error(transparent)]
     Monitor(#[from] crate::monitor::MonitorError),
+    #[error(transparent)]
+    Files(#[from] super::fs::FilesError),
 }
 
 /// Why a start failed, for the exit code `run` gives (docker's: 127 when

@@ -15,8 +15,11 @@
 //! root filesystem mount) and keeps the container's own layer.
 //!
 //! One verb, one file: `create`, `start`, `stop` (and `kill`), `remove`,
-//! `list`, `exec`, `top`, `pause` (and `unpause`), `stats`; `refresh`
-//! holds reconciliation and teardown.
+//! `list`, `attach`, `exec`, `top`, `pause` (and `unpause`), `stats`,
+//! `port`; `refresh` holds reconciliation and teardown, `cleanup` what a
+//! monitor runs after an exit (`--rm`, restart policies); `fs` holds the
+//! verbs on a container's files (`cp`, `export`, `diff`); `init` finds
+//! the `--init` binary, `volumes_from` reads `--volumes-from`.
 
 mod attach;
 mod cleanup;
@@ -24,11 +27,13 @@ mod create;
 mod error;
 mod exec;
 mod files;
+pub mod fs;
 mod init;
 mod list;
 mod naming;
 mod paths;
 mod pause;
+mod port;
 mod prune;
 mod record;
 mod refresh;
@@ -54,6 +59,7 @@ pub use error::{EngineError, StartFailure};
 pub use exec::ExecRequest;
 pub use naming::parse_name;
 pub use paths::ContainerPaths;
+pub use port::PortBinding;
 pub use record::{Container, MonitorRef, NameEntry, State, Status};
 pub use start::Attach;
 pub use stats::{HostUsage, Sample};

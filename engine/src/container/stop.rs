@@ -43,8 +43,7 @@ impl Engine {
             else {
                 // Exited just now: its monitor's cleanup may not have
                 // applied the restart policy yet, and must not.
-                if container.config.restart != RestartPolicy::No
-                    && !container.state.stopped_by_user
+                if container.config.restart != RestartPolicy::No && !container.state.stopped_by_user
                 {
                     container.state.stopped_by_user = true;
                     store.table::<Container>()?.insert(&container)?;

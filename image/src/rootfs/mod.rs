@@ -348,3 +348,9 @@ fn root_like_top_layer(upper: &Path, layers: &[PathBuf]) -> Result<()> {
     std::fs::set_permissions(upper, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
         .map_err(io(format!("setting the mode of {}", upper.display())))
 }
+
+/// The container's own layer under `container_dir` (the overlay's upper
+/// folder): its changes to the image, which `diff` reads.
+pub fn upper_dir(container_dir: &Path) -> PathBuf {
+    container_dir.join(UPPER)
+}

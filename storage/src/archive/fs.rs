@@ -66,6 +66,12 @@ impl Tree {
         Ok(Tree { root, last: None })
     }
 
+    /// The folder open at `dir`, which must be one.
+    pub fn from_fd(dir: BorrowedFd<'_>) -> std::io::Result<Tree> {
+        let root = step(dir, OsStr::new("."), OFlag::O_PATH)?;
+        Ok(Tree { root, last: None })
+    }
+
     pub fn root(&self) -> BorrowedFd<'_> {
         self.root.as_fd()
     }

@@ -99,6 +99,20 @@ impl Meta {
         })
     }
 
+    /// Gives the entry to `uid:gid` instead of its archived owner. A
+    /// setuid or setgid bit goes when the owner changes: re-owning a file
+    /// must not make it run as its new owner.
+    pub fn own(&mut self, uid: u32, gid: u32) {
+        if self.uid != uid {
+            self.mode &= !0o4000;
+        }
+        if self.gid != gid {
+            self.mode &= !0o2000;
+        }
+        self.uid = uid;
+        self.gid = gid;
+    }
+
     fn owner(&self) -> (Option<Uid>, Option<Gid>) {
         (Some(Uid::from_raw(self.uid)), Some(Gid::from_raw(self.gid)))
     }

@@ -112,6 +112,18 @@
 //! Setuid and setgid bits of files in a layer are kept (images ship
 //! `/bin/su`); like every other write they land only inside the target.
 //!
+//! # One entry, an open folder, a check first: what `cp` needs
+//!
+//! [`pack_entry`] archives one entry of an open folder (a file, a symlink
+//! as itself, a folder with its tree) under a name the caller picks, and
+//! leaves out the content of the folders a caller's `Prune` picks (a
+//! container's /proc). [`unpack_at`] unpacks into a folder the caller
+//! opened (resolved inside a container's root) under every rule above,
+//! with [`Owners`] giving everything to one owner (setuid and setgid bits
+//! dropped where that changes the owner). [`scan`] reads an archive to
+//! its end and refuses it as `unpack` would (names, types, owners,
+//! symlinks the archive makes and writes through), writing nothing.
+//!
 //! # `pack`
 //!
 //! Walks with descriptors (`O_NOFOLLOW`, `fstatat(AT_SYMLINK_NOFOLLOW)`),
@@ -128,6 +140,7 @@ mod fs;
 mod meta;
 mod name;
 mod pack;
+mod scan;
 mod unpack;
 mod whiteout;
 mod xattr;
@@ -135,8 +148,21 @@ mod xattr;
 #[cfg(test)]
 mod tests;
 
-pub use pack::{PackOptions, pack, pack_dir, pack_dir_with};
-pub use unpack::{unpack, unpack_with};
+pub use pack::{PackOptions, Prune, pack, pack_dir, pack_dir_with, pack_entry};
+pub use scan::scan;
+pub use unpack::{unpack, unpack_at, unpack_with};
+
+/// Who owns what [`unpack_at`] creates (when root: otherwise the caller
+/// does, as with GNU tar).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Owners {
+    /// The archive's numeric ids.
+    #[default]
+    FromArchive,
+    /// Everything to `uid:gid`, setuid and setgid bits dropped where the
+    /// archived owner differed (`docker cp` without `-a`).
+    All { uid: u32, gid: u32 },
+}
 
 /// What `unpack_with` does with OCI whiteout entries (see the module doc).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

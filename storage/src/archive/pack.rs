@@ -2,12 +2,12 @@
 //! no symlink is ever followed (see the module doc).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use nix::dir::Dir;
 use nix::fcntl::{AtFlags, OFlag, openat, readlinkat};
@@ -36,9 +36,11 @@ struct Frame {
     names: std::vec::IntoIter<OsString>,
 }
 
-struct Packer<W: Write> {
+struct Packer<'p, W: Write> {
     builder: Builder<W>,
     options: PackOptions,
+    /// Folders archived without their content (see [`pack_entry`]).
+    prune: Option<Prune<'p>>,
     /// (dev, ino) of non-folders with several links → their first name.
     links: HashMap<(u64, u64), PathBuf>,
     summary: Summary,
@@ -80,24 +82,75 @@ pub fn pack_dir_with(fd: OwnedFd, out: impl Write, options: &PackOptions) -> Res
     let mut packer = Packer {
         builder: Builder::new(out),
         options: *options,
+        prune: None,
         links: HashMap::new(),
         summary: Summary::default(),
     };
-    let mut stack = vec![packer.dir(fd, PathBuf::from("."))?];
-    while let Some(frame) = stack.last_mut() {
-        let Some(name) = frame.names.next() else {
-            stack.pop();
-            continue;
-        };
-        let path = frame.path.join(&name);
-        if let Some(child) = packer.child(frame.dir.as_fd(), &name, path)? {
-            stack.push(child);
-        }
+    let first = packer.dir(fd, PathBuf::from("."))?;
+    packer.walk(Some(first))
+}
+
+/// Says of a folder (open, `O_RDONLY`) whether [`pack_entry`] archives it
+/// without its content: a caller's way to leave out what is not data
+/// (a container's /proc, another mount).
+pub type Prune<'p> = &'p dyn Fn(BorrowedFd<'_>) -> bool;
+
+/// Writes the entry `name` of the folder `parent` to `out` as a tar
+/// archive, and finishes it: a file, symlink or special file as one entry,
+/// a folder with everything under it. A symlink at `name` is archived as
+/// one, never followed. The entry is named `as_name` in the archive (one
+/// component, not `..`; `.` names it `./` and its content `x`, as
+/// [`pack_dir`] does), whatever it is called on disk: `docker cp`'s
+/// rename of what it copies. Folders `prune` picks are written without
+/// their content.
+pub fn pack_entry(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    as_name: &Path,
+    out: impl Write,
+    prune: Prune<'_>,
+) -> Result<Summary> {
+    let mut parts = as_name.components();
+    let valid = matches!(
+        (parts.next(), parts.next()),
+        (Some(Component::Normal(_) | Component::CurDir), None)
+    );
+    if !valid {
+        return Err(io(format!("archiving {}", as_name.display()))(
+            std::io::Error::other("an archive name must be one component, not `..`"),
+        ));
     }
-    packer.builder.finish().map_err(ArchiveError::Write)?;
-    let mut out = packer.builder.into_inner().map_err(ArchiveError::Write)?;
-    out.flush().map_err(ArchiveError::Write)?;
-    Ok(packer.summary)
+    let mut packer = Packer {
+        builder: Builder::new(out),
+        options: PackOptions::default(),
+        prune: Some(prune),
+        links: HashMap::new(),
+        summary: Summary::default(),
+    };
+    let first = packer.child(parent, &name.to_os_string(), as_name.to_owned())?;
+    packer.walk(first)
+}
+
+impl<W: Write> Packer<'_, W> {
+    /// Writes everything under `first` (nothing when it is not a folder),
+    /// then finishes the archive.
+    fn walk(mut self, first: Option<Frame>) -> Result<Summary> {
+        let mut stack: Vec<Frame> = first.into_iter().collect();
+        while let Some(frame) = stack.last_mut() {
+            let Some(name) = frame.names.next() else {
+                stack.pop();
+                continue;
+            };
+            let path = frame.path.join(&name);
+            if let Some(child) = self.child(frame.dir.as_fd(), &name, path)? {
+                stack.push(child);
+            }
+        }
+        self.builder.finish().map_err(ArchiveError::Write)?;
+        let mut out = self.builder.into_inner().map_err(ArchiveError::Write)?;
+        out.flush().map_err(ArchiveError::Write)?;
+        Ok(self.summary)
+    }
 }
 
 fn header(st: &FileStat, kind: EntryType, size: u64) -> Header {
@@ -152,7 +205,7 @@ fn whiteouts_first(dir: BorrowedFd<'_>, names: &mut Vec<OsString>, opaque_writte
     });
 }
 
-impl<W: Write> Packer<W> {
+impl<W: Write> Packer<'_, W> {
     /// Writes a folder's entry and returns the frame to walk it.
     fn dir(&mut self, fd: OwnedFd, path: PathBuf) -> Result<Frame> {
         let shown = path.display().to_string();
@@ -174,13 +227,16 @@ impl<W: Write> Packer<W> {
                 .map_err(ArchiveError::Write)?;
             self.summary.whiteouts += 1;
         }
+        let pruned = self.prune.is_some_and(|prune| prune(fd.as_fd()));
         let mut dir = Dir::from_fd(fd).map_err(nix_io(format!("listing {shown}")))?;
         let mut names = Vec::new();
-        for entry in dir.iter() {
-            let entry = entry.map_err(nix_io(format!("listing {shown}")))?;
-            let name = entry.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                names.push(OsString::from_vec(name.to_vec()));
+        if !pruned {
+            for entry in dir.iter() {
+                let entry = entry.map_err(nix_io(format!("listing {shown}")))?;
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(OsString::from_vec(name.to_vec()));
+                }
             }
         }
         names.sort();

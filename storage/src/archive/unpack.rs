@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -18,7 +18,7 @@ use super::fs::{Before, Tree, clear, is_dir};
 use super::meta::Meta;
 use super::name::{components, joined, shown};
 use super::whiteout::{self, Role};
-use super::{ArchiveError, Failure, Result, Summary, UnpackOptions, Whiteouts};
+use super::{ArchiveError, Failure, Owners, Result, Summary, UnpackOptions, Whiteouts};
 
 /// Folders are made private until their own mode is applied at the end.
 const NEW_DIR_MODE: u32 = 0o700;
@@ -35,6 +35,7 @@ struct Unpacker {
     tree: Tree,
     /// Owners are restored only by root, as GNU tar does.
     same_owner: bool,
+    owners: Owners,
     options: UnpackOptions,
     pending: Vec<Pending>,
     summary: Summary,
@@ -55,9 +56,35 @@ pub fn unpack_with(input: impl Read, dir: &Path, options: &UnpackOptions) -> Res
         context: format!("opening {}", dir.display()),
         source,
     })?;
+    unpack_tree(input, tree, options, Owners::FromArchive)
+}
+
+/// As [`unpack_with`], into the folder open at `dir` (a caller that
+/// resolved it safely itself: `cp` resolves inside a container's root),
+/// with the owners `owners` says.
+pub fn unpack_at(
+    input: impl Read,
+    dir: BorrowedFd<'_>,
+    options: &UnpackOptions,
+    owners: Owners,
+) -> Result<Summary> {
+    let tree = Tree::from_fd(dir).map_err(|source| ArchiveError::Io {
+        context: "opening the target folder".into(),
+        source,
+    })?;
+    unpack_tree(input, tree, options, owners)
+}
+
+fn unpack_tree(
+    input: impl Read,
+    tree: Tree,
+    options: &UnpackOptions,
+    owners: Owners,
+) -> Result<Summary> {
     let mut unpacker = Unpacker {
         tree,
         same_owner: nix::unistd::geteuid().is_root(),
+        owners,
         options: *options,
         pending: Vec::new(),
         summary: Summary::default(),
@@ -92,7 +119,10 @@ impl Unpacker {
         if self.options.whiteouts != Whiteouts::Keep && self.whiteout(&parts)? {
             return Ok(());
         }
-        let meta = Meta::of(entry)?;
+        let mut meta = Meta::of(entry)?;
+        if let Owners::All { uid, gid } = self.owners {
+            meta.own(uid, gid);
+        }
         let Some((name, dirs)) = parts.split_last() else {
             if kind != EntryType::Directory {
                 return Err(Failure::Refused(
@@ -385,7 +415,7 @@ impl Unpacker {
     }
 }
 
-fn link_target<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Vec<u8>, Failure> {
+pub(super) fn link_target<R: Read>(entry: &tar::Entry<'_, R>) -> Result<Vec<u8>, Failure> {
     match entry.link_name_bytes() {
         Some(target) if !target.is_empty() && !target.contains(&0) => Ok(target.into_owned()),
         _ => Err(Failure::Refused("an empty or malformed link target".into())),
@@ -407,7 +437,7 @@ fn copy(from: &mut impl Read, to: &mut File, buffer: &mut [u8]) -> Result<u64, F
     }
 }
 
-fn describe(kind: EntryType) -> String {
+pub(super) fn describe(kind: EntryType) -> String {
     let what = match kind.as_byte() {
         b'M' => " (GNU multi-volume part)",
         b'V' => " (GNU volume label)",

@@ -1,5 +1,6 @@
 //! Round trips, compatibility with GNU tar, and hostile archives.
 
+mod entry;
 mod hostile;
 mod round_trip;
 mod whiteouts;
