@@ -195,6 +195,13 @@ impl StateRoot {
         }
     }
 
+    /// Where compiled seccomp programs are kept (see
+    /// `seccomp::compile_cached`). Its name holds a character no container
+    /// id may hold, so no container's state folder can be it.
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.root.join("@seccomp-cache")
+    }
+
     /// Every container id with a state folder, sorted.
     pub fn ids(&self) -> Result<Vec<ContainerId>> {
         let entries = match fs::read_dir(&self.root) {

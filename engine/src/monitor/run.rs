@@ -47,12 +47,18 @@ pub fn run(args: &[String]) -> i32 {
     };
     // A container that may ptrace us needs our exe sealed first
     // (CVE-2019-5736); the re-exec keeps the arguments, so the job too.
-    if needs_sealed_exe(&job.bundle) && !runtime_core::process::sealed_exe::running_sealed() {
+    // Read once here; runtime-core's create reads the bundle itself.
+    let process = spec_process(&job.bundle);
+    let needs_sealed_exe = process
+        .as_ref()
+        .is_some_and(|p| runtime_core::process::sealed_exe::needed_for(p.capabilities().as_ref()));
+    if needs_sealed_exe && !runtime_core::process::sealed_exe::running_sealed() {
         let Err(e) = runtime_core::process::sealed_exe::reexec();
         println!("err {e}");
         return 1;
     }
-    match Monitor::start(&job) {
+    let tty = process.is_some_and(|p| p.terminal().unwrap_or(false));
+    match Monitor::start(&job, tty) {
         Ok(monitor) => monitor.reexec_and_serve(),
         Err(()) => 1,
     }
@@ -214,11 +220,6 @@ fn spec_process(bundle: &Path) -> Option<oci_spec::runtime::Process> {
         .and_then(|spec| spec.process().clone())
 }
 
-fn needs_sealed_exe(bundle: &Path) -> bool {
-    spec_process(bundle)
-        .is_some_and(|p| runtime_core::process::sealed_exe::needed_for(p.capabilities().as_ref()))
-}
-
 /// Sets or clears close-on-exec on one of our descriptors.
 fn set_cloexec(fd: RawFd, on: bool) {
     // SAFETY: fcntl on a descriptor of ours.
@@ -277,10 +278,9 @@ fn report(to: &mut Option<std::fs::File>, line: &str) {
 
 impl Monitor {
     /// Detaches, creates and starts the container, and tells the spawner.
-    fn start(job: &Job) -> Result<Monitor, ()> {
+    fn start(job: &Job, tty: bool) -> Result<Monitor, ()> {
         // The spawner's pipe is our stdout: keep it aside, close-on-exec.
         let mut reporter = dup_high(1).ok().map(std::fs::File::from);
-        let tty = spec_process(&job.bundle).is_some_and(|p| p.terminal().unwrap_or(false));
         // SAFETY: the spawner passed these to us under these numbers.
         let attach = job.attach.map(|a| unsafe { Attached::from_raw(a, tty) });
         let fail = |reporter: &mut Option<std::fs::File>, what: String| {

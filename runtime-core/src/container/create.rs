@@ -98,7 +98,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     let seccomp = linux
         .seccomp()
         .as_ref()
-        .map(crate::seccomp::compile)
+        .map(|s| crate::seccomp::compile_cached(s, &root.seccomp_cache()))
         .transpose()?;
     let console_socket = opts
         .console_socket

@@ -62,7 +62,7 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::compile)
+        .map(|s| crate::seccomp::compile_cached(s, &root.seccomp_cache()))
         .transpose()?;
     let namespaces = open_namespaces(record.pid)?;
     let console_socket = opts
