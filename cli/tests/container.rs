@@ -403,3 +403,29 @@ fn attach_joins_the_output_of_a_running_container() {
     assert_eq!(code(&out), 6);
     mu.remove_all_and_check();
 }
+
+#[test]
+fn ctrl_c_without_sig_proxy_leaves_the_container_running() {
+    let Some(mu) = instance() else { return };
+    mu.ok(&["run", "-d", "--name", "steady", IMAGE, "sleep", "60"]);
+    let mut child = mu
+        .command(&["attach", "--sig-proxy=false", "steady"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn attach");
+    std::thread::sleep(Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let status = exit_of(&mut child, "");
+    assert!(status.success(), "attach leaves quietly: {status:?}");
+    assert_eq!(
+        mu.ok(&["inspect", "--format", "{{.State.Status}}", "steady"]),
+        "running\n"
+    );
+    mu.remove_all_and_check();
+}

@@ -141,7 +141,13 @@ impl Session {
                     };
                     if signal == Signal::SIGWINCH {
                         self.send_size();
-                    } else if sig_proxy && let Err(e) = engine.send_signal(container, signal) {
+                    } else if !sig_proxy {
+                        // docker's --sig-proxy=false: ctrl-c lets the
+                        // caller go and the container run on.
+                        if signal != Signal::SIGQUIT {
+                            return Ended::Detached;
+                        }
+                    } else if let Err(e) = engine.send_signal(container, signal) {
                         tracing::warn!("forwarding {signal}: {e}");
                     }
                 }
