@@ -43,9 +43,10 @@ fn main() {
         .tempdir()
         .expect("work folder");
     let rootfs = work.path().join("rootfs");
-    make_rootfs(&rootfs, &["sh", "sleep", "true"]);
+    make_rootfs(&rootfs, &["sh", "sleep", "true", "printf", "echo"]);
 
     exit_status_and_logs(work.path());
+    streams_that_end_before_the_reexec(work.path());
     killed_init_and_rss(work.path());
     sigterm_reaches_init(work.path());
     privileged_runs_sealed(work.path());
@@ -78,6 +79,27 @@ fn exit_status_and_logs(work: &Path) {
     let time = find("out\n")["time"].as_str().expect("time").to_string();
     assert!(time.ends_with('Z') && time.len() == 30, "{time}");
     assert_eq!(entries.len(), 2, "{log}");
+    ct.assert_gone(&handle);
+}
+
+/// stdout closed and a line half written before the monitor re-executes
+/// (it serves its first moments in the first stage): the second stage
+/// goes on without the ended stream, and the half line is logged.
+fn streams_that_end_before_the_reexec(work: &Path) {
+    let ct = Container::new(
+        work,
+        &[
+            "sh",
+            "-c",
+            "printf half >&2; exec >&-; sleep 0.3; echo rest >&2; exit 4",
+        ],
+    );
+    let handle = spawn(&ct.job, &[]).unwrap_or_else(|e| panic!("spawn: {e}"));
+    let exit = ct.wait_exit(&handle);
+    assert_eq!(exit.exit_code, 4, "{exit:?}");
+    let log = std::fs::read_to_string(&ct.job.log_path).expect("log");
+    assert!(log.contains(r#""log":"half""#), "{log}");
+    assert!(log.contains(r#""log":"rest\n""#), "{log}");
     ct.assert_gone(&handle);
 }
 

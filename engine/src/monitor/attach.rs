@@ -73,10 +73,12 @@ impl Attached {
             // SAFETY: the caller's promise.
             unsafe { OwnedFd::from_raw_fd(fd) }
         };
+        // -1: a stream the first stage dropped (the caller went away).
+        let own_open = |fd: RawFd| (fd >= 0).then(|| own(fd));
         Attached {
-            stdin: fds.stdin.map(own),
-            stdout: Some(own(fds.stdout)),
-            stderr: Some(own(fds.stderr)),
+            stdin: fds.stdin.and_then(own_open),
+            stdout: own_open(fds.stdout),
+            stderr: own_open(fds.stderr),
             control: own(fds.control),
             tty,
             stdin_once: true,

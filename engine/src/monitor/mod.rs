@@ -132,14 +132,13 @@ impl MonitorFile {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader sees all or nothing.
+/// reader sees all or nothing. Not synced: these files live under the run
+/// root, which a reboot clears anyway (tmpfs), and a sync sat on the way
+/// of every start and exit.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
     let mut tmp = path.to_owned().into_os_string();
     tmp.push(".tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
 

@@ -69,6 +69,9 @@ pub fn run(args: &[String]) -> i32 {
 /// runtime-core's code) leaves its resident memory.
 const SERVE: &str = "--serve";
 
+/// How long the first stage serves before it re-executes.
+const REEXEC_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What the second stage needs, passed as its argument.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ServeState {
@@ -99,16 +102,16 @@ fn serve_after_exec(text: &str) -> i32 {
     let (Ok(id), Ok(signals)) = (state.id.parse::<ContainerId>(), signal_fd()) else {
         return 1;
     };
+    // A stream the first stage saw end is -1.
     let streams = [("stdout", state.stdout), ("stderr", state.stderr)].map(|(name, fd)| {
         // SAFETY: the first stage passed these descriptors to us by number.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let _ = nix::fcntl::fcntl(
-            &fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
+        let fd = (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) });
+        if let Some(fd) = &fd {
+            set_cloexec(fd.as_raw_fd(), true);
+        }
         Stream {
             name,
-            fd: Some(fd),
+            fd,
             lines: LineBuffer::default(),
         }
     });
@@ -473,10 +476,25 @@ impl Monitor {
         })
     }
 
-    /// Re-executes the monitor's own binary with the pipes and the signal
-    /// mask (execve keeps both, and init stays our child); serves in this
-    /// image if that fails.
-    fn reexec_and_serve(self) -> i32 {
+    /// Serves here for [`REEXEC_AFTER`], then re-executes the monitor's
+    /// own binary with the pipes and the signal mask (execve keeps both,
+    /// and init stays our child); serves in this image if that fails. A
+    /// container that is done by then (`run --rm IMG true`) is seen out
+    /// without the re-exec's cost on its exit's way.
+    fn reexec_and_serve(mut self) -> i32 {
+        let deadline = std::time::Instant::now() + REEXEC_AFTER;
+        if let Some(code) = self.serve_until(Some(deadline)) {
+            return self.finish_exit(code);
+        }
+        // The second stage takes the caller the container started with; one
+        // that attached this early keeps the first stage.
+        if self.attached.len() > 1 || self.attached.first().is_some_and(|a| !a.stdin_once()) {
+            return self.serve();
+        }
+        // The second stage starts with empty line buffers.
+        for i in 0..2 {
+            self.log_partial_line(i);
+        }
         let raw = |i: usize| self.streams[i].fd.as_ref().map_or(-1, |fd| fd.as_raw_fd());
         let state = ServeState {
             id: self.id.to_string(),
@@ -522,10 +540,32 @@ impl Monitor {
     /// state, lets an attached caller go, runs the exit command and
     /// returns 0.
     fn serve(mut self) -> i32 {
+        // Without a deadline the loop only ends with init's exit.
         let code = loop {
-            if let Some(code) = self.reap() {
+            if let Some(code) = self.serve_until(None) {
                 break code;
             }
+        };
+        self.finish_exit(code)
+    }
+
+    /// The serve loop, until init exits (its exit code) or `deadline`
+    /// passes (`None`).
+    fn serve_until(&mut self, deadline: Option<std::time::Instant>) -> Option<i32> {
+        loop {
+            if let Some(code) = self.reap() {
+                return Some(code);
+            }
+            let timeout = match deadline {
+                None => -1,
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1)
+                }
+            };
             let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, |fd| fd.as_raw_fd());
             let mut fds = vec![
                 self.signals.as_raw_fd(),
@@ -546,8 +586,8 @@ impl Monitor {
                 })
                 .collect();
             // SAFETY: `fds` is a valid array of pollfd of that length.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-            if n < 0 {
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+            if n <= 0 {
                 continue;
             }
             if fds[0].revents != 0 {
@@ -571,7 +611,12 @@ impl Monitor {
             {
                 self.attached.push(caller);
             }
-        };
+        }
+    }
+
+    /// After init's exit: the last output, the runtime state deleted, the
+    /// exit recorded, the callers told, the exit command run.
+    fn finish_exit(mut self, code: i32) -> i32 {
         // What init (and anything else) wrote before it died.
         for i in 0..2 {
             self.copy(i, true);
@@ -746,8 +791,8 @@ impl Monitor {
         }
     }
 
-    /// Ends stream `i`: its last partial line is logged, its pipe closed.
-    fn finish(&mut self, i: usize) {
+    /// Logs what stream `i` holds of a line not ended yet.
+    fn log_partial_line(&mut self, i: usize) {
         let (stream, log) = (&mut self.streams[i], &mut self.log);
         let name = stream.name;
         stream.lines.finish(&mut |entry| {
@@ -755,7 +800,12 @@ impl Monitor {
                 let _ = l.write(name, entry);
             }
         });
-        stream.fd = None;
+    }
+
+    /// Ends stream `i`: its last partial line is logged, its pipe closed.
+    fn finish(&mut self, i: usize) {
+        self.log_partial_line(i);
+        self.streams[i].fd = None;
     }
 
     /// Written to a temporary file and renamed, so a reader sees all or
