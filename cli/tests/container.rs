@@ -7,19 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Instance, read_pty_until, stderr, stdout, wait_until};
-
-const IMAGE: &str = "localhost/busybox";
-
-/// An instance with the busybox image, or `None` (skipped) without busybox.
-fn instance() -> Option<Instance> {
-    let instance = Instance::new();
-    instance.load_busybox().then_some(instance)
-}
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use support::{IMAGE, code, instance, read_pty_until, stderr, stdout, wait_until};
 
 #[test]
 fn run_shows_output_and_passes_the_exit_status_on() {

@@ -8,18 +8,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Instance, stderr, stdout};
-
-const IMAGE: &str = "localhost/busybox";
-
-fn instance() -> Option<Instance> {
-    let instance = Instance::new();
-    instance.load_busybox().then_some(instance)
-}
-
-fn code(out: &std::process::Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use support::{IMAGE, Instance, code, instance, stderr, stdout};
 
 /// Polls `done` for up to 20 s.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

@@ -8,22 +8,9 @@ mod support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use support::{Instance, stderr, stdout};
-
-const IMAGE: &str = "localhost/busybox";
-
-/// An instance with the busybox image, or `None` (skipped) without busybox.
-fn instance() -> Option<Instance> {
-    let instance = Instance::new();
-    instance.load_busybox().then_some(instance)
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use support::{IMAGE, Instance, code, instance, stderr, stdout};
 
 /// A host folder for a test's files, removed on drop.
 fn host_dir() -> tempfile::TempDir {

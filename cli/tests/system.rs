@@ -6,22 +6,10 @@
 mod support;
 
 use std::io::Read as _;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Instance, stderr, stdout};
-
-const IMAGE: &str = "localhost/busybox";
-
-/// An instance with the busybox image, or `None` (skipped) without busybox.
-fn instance() -> Option<Instance> {
-    let instance = Instance::new();
-    instance.load_busybox().then_some(instance)
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
+use support::{IMAGE, Instance, code, instance, stderr, stdout};
 
 /// The image's full id (`sha256:...`).
 fn image_id(mu: &Instance) -> String {

@@ -11,6 +11,21 @@ use std::process::{Command, Output, Stdio};
 
 pub const MUELLE: &str = env!("CARGO_BIN_EXE_muelle");
 
+/// The image `Instance::load_busybox` makes.
+pub const IMAGE: &str = "localhost/busybox";
+
+/// An instance with the busybox image, or `None` (skipped, with the reason
+/// printed) without busybox.
+pub fn instance() -> Option<Instance> {
+    let instance = Instance::new();
+    instance.load_busybox().then_some(instance)
+}
+
+/// A command's exit code (-1 when a signal ended it).
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
 /// A muelle whose `--root` is a fresh temporary folder (removed on drop),
 /// `--runroot` its `run` subfolder, and optionally its own `--config`.
 pub struct Instance {
