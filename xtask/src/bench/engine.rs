@@ -100,6 +100,46 @@ impl Tool {
     }
 }
 
+/// The config.json muelle writes for a `run -d --network none` container
+/// of the test image, with the files it binds from the instance
+/// (hostname, hosts, resolv.conf) copied to the bench's folder: the
+/// container is removed again.
+fn muelle_config(muelle: &mut Cli, dirs: &Dirs) -> Result<serde_json::Value, String> {
+    let id = muelle.start_sleeper()?;
+    let config = copy_muelle_config(&id, dirs);
+    muelle.output(&["rm", "-f", &id])?;
+    config
+}
+
+fn copy_muelle_config(id: &str, dirs: &Dirs) -> Result<serde_json::Value, String> {
+    let path = dirs
+        .run
+        .join("muelle/containers")
+        .join(id)
+        .join("config.json");
+    let text = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let instance = dirs.data.join("muelle");
+    let files = dirs.data.join("bundles/spec-files");
+    std::fs::create_dir_all(&files).map_err(|e| format!("{}: {e}", files.display()))?;
+    for mount in config["mounts"].as_array_mut().into_iter().flatten() {
+        let Some(source) = mount["source"].as_str().map(std::path::PathBuf::from) else {
+            continue;
+        };
+        if !source.starts_with(&instance) {
+            continue;
+        }
+        let Some(name) = source.file_name() else {
+            continue;
+        };
+        let copy = files.join(name);
+        std::fs::copy(&source, &copy).map_err(|e| format!("{}: {e}", source.display()))?;
+        mount["source"] = serde_json::json!(copy);
+    }
+    Ok(config)
+}
+
 /// The same reason again (`Unavailable` is not `Clone`).
 fn copy(why: &Unavailable) -> Unavailable {
     match why {
@@ -479,7 +519,7 @@ impl Bench {
 
     /// runc and crun with their bundles.
     fn prepare_bare(&mut self, args: &Args, dirs: &Dirs, archive: &Path) {
-        let wanted: Vec<Runtime> = [(Tool::Crun, Runtime::Crun), (Tool::Runc, Runtime::Runc)]
+        let mut wanted: Vec<Runtime> = [(Tool::Crun, Runtime::Crun), (Tool::Runc, Runtime::Runc)]
             .into_iter()
             .filter(|(tool, _)| args.tools.contains(tool))
             .map(|(_, runtime)| runtime)
@@ -487,22 +527,47 @@ impl Bench {
         if wanted.is_empty() {
             return;
         }
-        let bundles =
+        let mut bundles =
             Bundles::new(archive, &dirs.data.join("bundles")).map_err(|e| format!("{e:#}"));
+        // crun on muelle's own config.json, beside crun on runc's.
+        let muelle = self.clis.iter_mut().find(|c| c.flavor == Flavor::Muelle);
+        if let (true, Some(muelle), Ok(bundles)) =
+            (wanted.contains(&Runtime::Crun), muelle, bundles.as_mut())
+        {
+            let spec = muelle_config(muelle, dirs).and_then(|config| {
+                bundles
+                    .add_muelle_spec(&config)
+                    .map_err(|e| format!("{e:#}"))
+            });
+            match spec {
+                Ok(()) => {
+                    wanted.insert(1, Runtime::CrunMuelleSpec);
+                    self.notes.push(
+                        "crun*: crun on the config.json muelle generates for `run --network none` \
+                         (docker's seccomp profile, capabilities, masked paths, cgroup mounts): \
+                         what muelle adds around the runtime is the difference to it"
+                            .to_owned(),
+                    );
+                }
+                Err(e) => eprintln!("crun*: skipped: {e}"),
+            }
+        }
         for runtime in wanted {
             let name = runtime.name();
-            let bare = match (&bundles, util::find_program(name)) {
+            let program = runtime.program();
+            let state = dirs.run.join(name.replace('*', "-muelle-spec"));
+            let bare = match (&bundles, util::find_program(program)) {
                 (_, None) => Err(Unavailable::Skipped(format!(
-                    "not installed (apt-get install {name})"
+                    "not installed (apt-get install {program})"
                 ))),
                 (Err(e), _) => Err(Unavailable::Failed(format!("bundles: {e}"))),
-                (Ok(_), Some(program)) => {
-                    Bare::new(runtime, &program, dirs.run.join(name)).map_err(Unavailable::Failed)
+                (Ok(_), Some(path)) => {
+                    Bare::new(runtime, &path, state).map_err(Unavailable::Failed)
                 }
             };
             match bare {
                 Ok(bare) => {
-                    if bare.hides_controllers() {
+                    if bare.hides_controllers() && runtime == Runtime::Crun {
                         self.notes.push(
                             "crun: runs and starts its containers in a private mount namespace \
                              where the hybrid cgroup2 mount shows no controllers (crun 1.8 \

@@ -12,7 +12,11 @@
 //! The bundles' root filesystem is the test image's layer, so the runtimes
 //! run the very files muelle and podman run; their config.json is
 //! `runc spec`'s (new pid, network, ipc, uts and mount namespaces: the
-//! network one holds only a loopback, as `--network none`).
+//! network one holds only a loopback, as `--network none`). `crun*` is
+//! crun running the config.json muelle itself generates for `run --network
+//! none` (docker's defaults: its seccomp profile, capabilities, masked and
+//! read-only paths, the cgroup mounts), so that the difference to muelle is
+//! what the engine adds around the runtime.
 //!
 //! Clean-up ([`Bare::clean_up`], also on drop) deletes, forcibly, every
 //! container left in the runtime's state folder.
@@ -34,6 +38,8 @@ use crate::bundle::BundleBuilder;
 pub enum Runtime {
     Runc,
     Crun,
+    /// crun on muelle's own config.json.
+    CrunMuelleSpec,
 }
 
 impl Runtime {
@@ -41,13 +47,30 @@ impl Runtime {
         match self {
             Self::Runc => "runc",
             Self::Crun => "crun",
+            Self::CrunMuelleSpec => "crun*",
+        }
+    }
+
+    /// The program it runs.
+    pub fn program(self) -> &'static str {
+        match self {
+            Self::Runc => "runc",
+            Self::Crun | Self::CrunMuelleSpec => "crun",
         }
     }
 }
 
 /// The bundles the runtimes run, all on the test image's files, in a
-/// folder of the bench (which removes them with the folder).
+/// folder of the bench (which removes them with the folder): `runc
+/// spec`'s, and muelle's once [`Bundles::add_muelle_spec`] made them.
 pub struct Bundles {
+    pub runc_spec: BundleSet,
+    pub muelle_spec: Option<BundleSet>,
+    dir: PathBuf,
+}
+
+/// One config's bundles.
+pub struct BundleSet {
     /// `true`, timed.
     pub run: PathBuf,
     /// [`job::PROBE_ARGS`], run first.
@@ -61,6 +84,51 @@ impl Bundles {
     /// writes it (runc's default spec, the command set, no terminal) and a
     /// rootfs unpacked from the archive's layers.
     pub fn new(archive: &Path, dir: &Path) -> Result<Bundles> {
+        Ok(Bundles {
+            runc_spec: BundleSet::new(archive, dir)?,
+            muelle_spec: None,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Bundles on `config` (a config.json muelle wrote for a container of
+    /// the test image, its mount sources kept outside muelle's instance),
+    /// sharing the runc spec bundles' root filesystem.
+    pub fn add_muelle_spec(&mut self, config: &Value) -> Result<()> {
+        let rootfs = self.runc_spec.run.join("rootfs");
+        let bundle = |name: &str, args: &[&str]| -> Result<PathBuf> {
+            let path = self.dir.join(name);
+            fs::create_dir_all(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut config = config.clone();
+            // crun 1.8 knows spec versions up to 1.0.x; nothing muelle
+            // writes needs a later one.
+            config["ociVersion"] = Value::from("1.0.2");
+            config["root"] = serde_json::json!({"path": rootfs, "readonly": false});
+            config["process"]["args"] = serde_json::json!(args);
+            config["process"]["terminal"] = Value::Bool(false);
+            if let Some(linux) = config["linux"].as_object_mut() {
+                linux.remove("cgroupsPath");
+            }
+            if let Some(obj) = config.as_object_mut() {
+                obj.remove("hooks");
+            }
+            let text = serde_json::to_vec_pretty(&config)?;
+            fs::write(path.join("config.json"), text)
+                .with_context(|| format!("cannot write {}/config.json", path.display()))?;
+            Ok(path)
+        };
+        self.muelle_spec = Some(BundleSet {
+            run: bundle("spec-true", &["true"])?,
+            probe: bundle("spec-probe", &job::PROBE_ARGS)?,
+            sleep: bundle("spec-sleep", &["sleep", "1000"])?,
+        });
+        Ok(())
+    }
+}
+
+impl BundleSet {
+    fn new(archive: &Path, dir: &Path) -> Result<BundleSet> {
         let layout = dir.join("layout");
         fs::create_dir_all(&layout)
             .with_context(|| format!("cannot create {}", layout.display()))?;
@@ -82,7 +150,7 @@ impl Bundles {
             }
             Ok(path)
         };
-        Ok(Bundles {
+        Ok(BundleSet {
             run: bundle("true", &["true"])?,
             probe: bundle("probe", &job::PROBE_ARGS)?,
             sleep: bundle("sleep", &["sleep", "1000"])?,
@@ -153,7 +221,7 @@ impl Bare {
             runtime,
             program: program.to_owned(),
             root,
-            hide: runtime == Runtime::Crun && job::cgroup2_controllers_need_hiding(),
+            hide: runtime != Runtime::Runc && job::cgroup2_controllers_need_hiding(),
             sleeper: None,
             log: tempfile::tempfile().map_err(|e| format!("cannot create a log file: {e}"))?,
             cleaned: false,
@@ -164,20 +232,40 @@ impl Bare {
         self.runtime.name()
     }
 
+    /// Its name as container ids may hold it.
+    fn id_name(&self) -> &'static str {
+        match self.runtime {
+            Runtime::CrunMuelleSpec => "crunms",
+            other => other.name(),
+        }
+    }
+
     /// Whether crun runs in a private mount namespace, for the notes.
     pub fn hides_controllers(&self) -> bool {
         self.hide
     }
 
+    /// Its bundles.
+    fn set<'b>(&self, bundles: &'b Bundles) -> Result<&'b BundleSet> {
+        match self.runtime {
+            Runtime::CrunMuelleSpec => bundles
+                .muelle_spec
+                .as_ref()
+                .context("no bundles on muelle's config.json"),
+            _ => Ok(&bundles.runc_spec),
+        }
+    }
+
     /// `runs` timed `run`s of the `true` bundle in a bench child; the probe
     /// goes first in round 0.
     pub fn run_round(&self, bundles: &Bundles, round: u32, runs: u32) -> Result<Outcome> {
+        let bundles = self.set(bundles)?;
         let job = Job {
             runtime: self.program.clone(),
             root: self.root.clone(),
             bundle: bundles.run.clone(),
             probe_bundle: (round == 0).then(|| bundles.probe.clone()),
-            id_prefix: format!("mbe{}-{}-r{round}", std::process::id(), self.name()),
+            id_prefix: format!("mbe{}-{}-r{round}", std::process::id(), self.id_name()),
             warmup: 0,
             runs,
             hide_cgroup2_controllers: self.hide,
@@ -196,8 +284,13 @@ impl Bare {
 
     /// Starts the `sleep 1000` container that `exec` runs in.
     pub fn start_sleeper(&mut self, bundles: &Bundles) -> Result<(), String> {
-        let id = format!("mbe{}-{}-exec", std::process::id(), self.name());
-        let bundle = bundles.sleep.to_string_lossy().into_owned();
+        let id = format!("mbe{}-{}-exec", std::process::id(), self.id_name());
+        let bundle = self
+            .set(bundles)
+            .map_err(|e| format!("{e:#}"))?
+            .sleep
+            .to_string_lossy()
+            .into_owned();
         let args = ["run", "-d", "--bundle", &bundle, &id];
         // Kept until the container runs: the bind mount's source.
         let empty = tempfile::NamedTempFile::new().map_err(|e| format!("empty file: {e}"))?;
