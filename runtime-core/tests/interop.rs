@@ -102,7 +102,8 @@ impl Drop for Podman {
         let _ = self.run(&["system", "reset", "--force"]);
         // podman gives an OCI runtime it does not know the state root
         // /run/<runtime name>: gone once empty (another test's containers
-        // keep it while they live).
+        // keep it while they live). Its seccomp cache is only a cache.
+        let _ = std::fs::remove_dir_all("/run/muelle-runtime/@seccomp-cache");
         let _ = std::fs::remove_dir("/run/muelle-runtime");
         // Storage mounts (overlay, shm) must go before the folder can.
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
