@@ -63,11 +63,32 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
                 for v in &list {
                     writeln!(out, "{:<16}{}", v.driver, v.name)?;
                 }
-            } else {
-                bail!(
-                    "unsupported --format {:?}: use table or json",
-                    format.unwrap_or_default()
-                );
+            } else if let Some(text) = format.as_deref() {
+                let template = crate::template::Template::parse(text)?;
+                let mut rendered = String::new();
+                if template.is_table() {
+                    rendered.push_str(&template.header(&|field| {
+                        Some(match field {
+                            "Driver" => "DRIVER",
+                            "Name" => "VOLUME NAME",
+                            "Mountpoint" => "MOUNTPOINT",
+                            "Scope" => "SCOPE",
+                            "Labels" => "LABELS",
+                            "Links" => "LINKS",
+                            "Size" => "SIZE",
+                            _ => return None,
+                        })
+                    }));
+                    rendered.push('\n');
+                }
+                for v in &list {
+                    rendered.push_str(&template.render(&ls_json(v))?);
+                    rendered.push('\n');
+                }
+                if template.is_table() {
+                    rendered = crate::template::align_tabs(&rendered);
+                }
+                out.write_all(rendered.as_bytes())?;
             }
         }
         VolumeCommand::Inspect {
@@ -75,9 +96,10 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
             size,
             names,
         } => {
-            if format.as_deref().is_some_and(|f| f != "json") {
-                bail!("unsupported --format: use json");
-            }
+            let template = match format.as_deref() {
+                None | Some("json") => None,
+                Some(text) => Some(crate::template::Template::parse(text)?),
+            };
             let (volumes, missing) = with_volumes(global, |volumes| {
                 let mut found = Vec::new();
                 let mut missing = None;
@@ -97,7 +119,14 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
                     json["UsageData"] = usage_json(&drivers, v)?;
                 }
             }
-            writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?;
+            match template {
+                None => writeln!(out, "{}", serde_json::to_string_pretty(&found)?)?,
+                Some(template) => {
+                    for value in &found {
+                        writeln!(out, "{}", template.render(value)?)?;
+                    }
+                }
+            }
             if let Some(e) = missing {
                 return Err(e.into());
             }
@@ -131,12 +160,19 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
             if !force && !confirm(all)? {
                 return Ok(());
             }
-            let removed = with_volumes(global, |volumes| Ok(volumes.prune(all)?))?;
-            writeln!(out, "Deleted Volumes:")?;
-            for v in &removed {
-                writeln!(out, "{}", v.name)?;
+            let no_filter = crate::system::prune::Filter::parse(&[])?;
+            let mut report = Vec::new();
+            let reclaimed =
+                crate::system::prune::prune_volumes(global, all, &no_filter, &mut report)?;
+            if report.is_empty() {
+                report.extend_from_slice(b"Deleted Volumes:\n\n");
             }
-            writeln!(out, "\nTotal reclaimed space: 0B")?;
+            out.write_all(&report)?;
+            writeln!(
+                out,
+                "Total reclaimed space: {}",
+                crate::human::size(reclaimed, 4)
+            )?;
         }
         VolumeCommand::Export {
             output,

@@ -417,3 +417,41 @@ fn ctrl_c_without_sig_proxy_leaves_the_container_running() {
     );
     mu.remove_all_and_check();
 }
+
+#[test]
+fn container_prune_takes_stopped_containers_by_filter_and_counts_their_space() {
+    let Some(mu) = instance() else { return };
+    mu.ok(&["run", "-d", "--name", "keep", IMAGE, "sleep", "60"]);
+    mu.ok(&[
+        "run",
+        "--name",
+        "labelled",
+        "--label",
+        "tier=scratch",
+        IMAGE,
+        "sh",
+        "-c",
+        "head -c 300000 /dev/zero > /big",
+    ]);
+    mu.ok(&["run", "--name", "plain", IMAGE, "true"]);
+    let labelled = mu.ok(&["inspect", "--format", "{{.Id}}", "labelled"]);
+    let out = mu.ok(&["container", "prune", "-f", "--filter", "label=tier=scratch"]);
+    assert!(
+        out.starts_with(&format!("Deleted Containers:\n{labelled}\n")),
+        "{out}"
+    );
+    let total = out
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("Total reclaimed space: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(total.ends_with("kB") || total.ends_with("MB"), "{out}");
+    assert_eq!(
+        mu.ok(&["ps", "-a", "--format", "{{.Names}}"]),
+        "plain\nkeep\n",
+        "only the labelled container went"
+    );
+    mu.ok(&["container", "prune", "-f"]);
+    assert_eq!(mu.ok(&["ps", "-a", "--format", "{{.Names}}"]), "keep\n");
+    mu.remove_all_and_check();
+}

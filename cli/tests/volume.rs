@@ -135,6 +135,16 @@ fn prune_removes_unused_anonymous_volumes_or_all_with_a() {
         "Deleted Volumes:\nkeep\n\nTotal reclaimed space: 0B\n"
     );
     assert_eq!(stdout(&m.muelle(&["volume", "ls", "-q"])), "");
+
+    // What the data took is counted.
+    assert!(m.muelle(&["volume", "create", "full"]).status.success());
+    let path = m.ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "full"]);
+    std::fs::write(std::path::Path::new(path.trim()).join("data"), [7u8; 2000]).expect("write");
+    let out = m.muelle(&["volume", "prune", "-a", "-f"]);
+    assert_eq!(
+        stdout(&out),
+        "Deleted Volumes:\nfull\n\nTotal reclaimed space: 2kB\n"
+    );
 }
 
 #[test]
@@ -339,4 +349,33 @@ fn a_hostile_archive_is_refused_and_writes_nothing_outside() {
     );
     assert_eq!(std::fs::read_dir(&outside).expect("ls").count(), 0);
     assert_eq!(stdout(&m.muelle(&["volume", "ls", "-q"])), "kept\n");
+}
+
+#[test]
+fn ls_and_inspect_take_go_templates() {
+    let m = Instance::new();
+    assert!(m.muelle(&["volume", "create", "plain"]).status.success());
+    assert!(
+        m.muelle(&["volume", "create", "--label", "tier=db", "tagged"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        m.ok(&["volume", "ls", "--format", "{{.Name}}:{{.Driver}}"]),
+        "plain:local\ntagged:local\n"
+    );
+    assert_eq!(
+        m.ok(&["volume", "ls", "--format", "table {{.Name}}\t{{.Labels}}"]),
+        "VOLUME NAME   LABELS\nplain         \ntagged        tier=db\n"
+    );
+    assert_eq!(
+        m.ok(&[
+            "volume",
+            "inspect",
+            "--format",
+            "{{.Name}} {{index .Labels \"tier\"}}",
+            "tagged"
+        ]),
+        "tagged db\n"
+    );
 }

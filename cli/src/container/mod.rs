@@ -181,24 +181,22 @@ fn rename(global: &Global, args: RenameArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `container prune [-f] [--filter until=|label=|label!=]`: the stopped
+/// containers, through the same pruner as `system prune`, and the space
+/// their own changes took.
 fn prune(global: &Global, args: args::PruneArgs) -> anyhow::Result<()> {
-    if !args.filter.is_empty() {
-        anyhow::bail!("container prune --filter is not supported yet");
-    }
+    let filter = crate::system::prune::Filter::parse(&args.filter)?;
     if !args.force && !crate::exit::confirm("all stopped containers")? {
         return Ok(());
     }
-    let engine = engine(global)?;
-    let store = engine.open_store()?;
-    let removed = engine.prune(&store)?;
+    let mut report = Vec::new();
+    let reclaimed = crate::system::prune::prune_containers(global, &filter, &mut report)?;
     let mut out = std::io::stdout().lock();
-    if !removed.is_empty() {
-        writeln!(out, "Deleted Containers:")?;
-        for c in &removed {
-            writeln!(out, "{}", c.id)?;
-        }
-        writeln!(out)?;
-    }
-    writeln!(out, "Total reclaimed space: 0B")?;
+    out.write_all(&report)?;
+    writeln!(
+        out,
+        "Total reclaimed space: {}",
+        crate::human::size(reclaimed, 4)
+    )?;
     Ok(())
 }

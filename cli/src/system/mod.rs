@@ -4,7 +4,7 @@
 
 mod df;
 mod inspect;
-mod prune;
+pub(crate) mod prune;
 
 use clap::Args;
 

@@ -32,7 +32,7 @@ pub fn run(global: &Global, args: &PruneArgs) -> anyhow::Result<()> {
         reclaimed += prune_containers(global, &filter, &mut report)?;
         if args.volumes {
             progress.set_message("Deleting unused anonymous volumes");
-            reclaimed += prune_volumes(global, &filter, &mut report)?;
+            reclaimed += prune_volumes(global, false, &filter, &mut report)?;
         }
         progress.set_message("Deleting unused images");
         let image_labels = filter.image_labels(global)?;
@@ -91,7 +91,11 @@ fn question(args: &PruneArgs, filter: &Filter) -> String {
 /// `Engine::prune` of the stopped containers the filter selects; their own
 /// changes are measured first, with the store closed, and counted for
 /// those that went.
-fn prune_containers(global: &Global, filter: &Filter, report: &mut Vec<u8>) -> anyhow::Result<u64> {
+pub(crate) fn prune_containers(
+    global: &Global,
+    filter: &Filter,
+    report: &mut Vec<u8>,
+) -> anyhow::Result<u64> {
     let engine = crate::container::engine(global)?;
     let stopped: Vec<Container> = {
         let store = engine.open_store()?;
@@ -130,14 +134,20 @@ fn prune_containers(global: &Global, filter: &Filter, report: &mut Vec<u8>) -> a
 
 /// `volume prune` (anonymous volumes no container uses) of the volumes the
 /// filter selects, their data measured before it goes.
-fn prune_volumes(global: &Global, filter: &Filter, report: &mut Vec<u8>) -> anyhow::Result<u64> {
+/// With `all`, named volumes no container uses go too (`volume prune -a`).
+pub(crate) fn prune_volumes(
+    global: &Global,
+    all: bool,
+    filter: &Filter,
+    report: &mut Vec<u8>,
+) -> anyhow::Result<u64> {
     let candidates: Vec<Volume> = crate::volume::with_volumes(global, |volumes| {
         Ok(volumes.list(&[storage::volume::Filter::Dangling(true)])?)
     })?;
     let drivers = crate::volume::drivers(global)?;
     let sizes: BTreeMap<String, u64> = candidates
         .iter()
-        .filter(|v| v.anonymous)
+        .filter(|v| all || v.anonymous)
         .map(|v| {
             let size = drivers
                 .get(&v.driver)
@@ -149,7 +159,7 @@ fn prune_volumes(global: &Global, filter: &Filter, report: &mut Vec<u8>) -> anyh
         })
         .collect();
     let removed = crate::volume::with_volumes(global, |volumes| {
-        Ok(volumes.prune_matching(false, &|v| filter.selects(None, &v.labels))?)
+        Ok(volumes.prune_matching(all, &|v| filter.selects(None, &v.labels))?)
     })?;
     if !removed.is_empty() {
         writeln!(report, "Deleted Volumes:")?;
@@ -167,7 +177,7 @@ fn prune_volumes(global: &Global, filter: &Filter, report: &mut Vec<u8>) -> anyh
 /// docker's prune filters: `label=KEY[=VALUE]` (all must match),
 /// `label!=KEY[=VALUE]` (none may), `until=TIME` (created before it).
 #[derive(Debug, Default)]
-struct Filter {
+pub(crate) struct Filter {
     labels: Vec<(String, Option<String>)>,
     not_labels: Vec<(String, Option<String>)>,
     /// Seconds since the epoch.
@@ -177,7 +187,7 @@ struct Filter {
 }
 
 impl Filter {
-    fn parse(filters: &[String]) -> anyhow::Result<Filter> {
+    pub(crate) fn parse(filters: &[String]) -> anyhow::Result<Filter> {
         let mut parsed = Filter::default();
         for text in filters {
             let (key, value, negated) = if let Some((key, value)) = text.split_once("!=") {
