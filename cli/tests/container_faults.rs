@@ -293,3 +293,40 @@ fn a_killed_cli_at_any_moment_leaves_a_store_rm_f_empties() {
         );
     }
 }
+
+#[test]
+fn kill_ends_a_crash_loop_waiting_out_its_back_off() {
+    let Some(mu) = instance() else { return };
+    mu.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "crashy",
+        "--restart",
+        "always",
+        IMAGE,
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    // From the fourth restart on, the back-off is 800 ms or more.
+    wait_for("a long back-off", || {
+        let state = inspect(&mu, "{{.State.Status}} {{.RestartCount}}", "crashy");
+        let mut words = state.split(' ');
+        words.next() == Some("restarting")
+            && words
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 3)
+    });
+    mu.ok(&["kill", "crashy"]);
+    let killed = inspect(&mu, "{{.State.Status}} {{.RestartCount}}", "crashy");
+    assert!(killed.starts_with("exited "), "{killed}");
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(
+        inspect(&mu, "{{.State.Status}} {{.RestartCount}}", "crashy"),
+        killed,
+        "no restart after kill"
+    );
+    mu.remove_all_and_check();
+}

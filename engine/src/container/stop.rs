@@ -98,6 +98,12 @@ impl Engine {
     /// not running. SIGKILL counts as the user stopping it.
     pub fn kill(&self, store: &Store, text: &str, signal: Signal) -> Result<Container> {
         let mut container = self.find(store, text)?;
+        // A crash loop waiting out its back-off: killing it ends the loop,
+        // as `docker kill` does.
+        if container.state.status == Status::Restarting {
+            self.cancel_restart(store, &mut container)?;
+            return Ok(container);
+        }
         if container.state.status != Status::Running && container.state.status != Status::Paused {
             return Err(EngineError::NotRunning(container.id));
         }
