@@ -56,6 +56,7 @@ pub struct Global {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Create and run a new container from an image.
     Run(RunArgs),
@@ -156,6 +157,7 @@ pub enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Find where the metadata store and the disk disagree (after a crash).
     Check {
@@ -176,6 +178,7 @@ pub enum SystemCommand {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume.
     Create {
@@ -277,6 +280,7 @@ pub enum VolumeCommand {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum PluginCommand {
     /// List the plugin files of every plugin folder, broken ones with
     /// their error.
@@ -301,6 +305,7 @@ pub enum PluginCommand {
 /// `muelle image ...`; each verb also exists at the top level, as in
 /// docker (`image ls` is `images`, `image rm` is `rmi`).
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List images.
     #[command(alias = "list")]

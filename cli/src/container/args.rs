@@ -9,8 +9,8 @@ pub use super::diff::DiffArgs;
 pub use super::export::ExportArgs;
 pub use super::port::PortArgs;
 
-/// `run` and `create`: everything about the new container. docker's `-h`
-/// is the host name, so help is `--help` only.
+// `run` and `create`: everything about the new container. docker's `-h`
+// is the host name, so help is `--help` only.
 #[derive(Args, Debug, Clone)]
 pub struct CreateFlags {
     /// Keep STDIN open even if not attached.
@@ -382,6 +382,7 @@ pub struct PauseArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Create and run a new container from an image.
     Run(RunArgs),
