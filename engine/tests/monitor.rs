@@ -6,11 +6,14 @@
 //! /bin/busybox. `harness = false`: the containers run one after the other
 //! and the shared cgroup parent is removed at the end.
 
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use engine::config::{ContainerConfig, ImageSource};
-use engine::monitor::{ExitRecord, Job, MonitorError, MonitorHandle, spawn};
+use engine::monitor::{ExitRecord, Job, JobAttach, MonitorError, MonitorHandle, spawn};
 use engine::spec::{ResolvedMounts, build};
 use oci_spec::image::ImageConfiguration;
 
@@ -51,6 +54,7 @@ fn main() {
     sigterm_reaches_init(work.path());
     privileged_runs_sealed(work.path());
     create_error_comes_back(work.path());
+    handover_calls_the_exit_command_off_only_when_done(work.path());
     remove_default_cgroup_parents();
     println!("monitor: ok");
 }
@@ -225,6 +229,69 @@ fn create_error_comes_back(work: &Path) {
     assert!(!job.exit_path.exists());
 }
 
+/// `run --rm`'s handover: the caller hears `exit` and then `released`
+/// (by then the exit file is written); with its `done` the exit command
+/// does not run, and when it goes without the word, it does.
+fn handover_calls_the_exit_command_off_only_when_done(work: &Path) {
+    for done in [true, false] {
+        let ct = Container::new(work, &["true"]);
+        let marker = work.join(format!("exit-command-ran-{done}"));
+        // One descriptor each: the monitor owns (and closes) both.
+        let null = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .expect("/dev/null")
+        };
+        let (out, err) = (null(), null());
+        let (mut ours, theirs) = UnixStream::pair().expect("socketpair");
+        let mut job = ct.job.clone();
+        job.exit_command = vec![
+            "/bin/busybox".into(),
+            "touch".into(),
+            marker.display().to_string(),
+        ];
+        job.handover = true;
+        job.attach = Some(JobAttach {
+            stdin: None,
+            stdout: out.as_raw_fd(),
+            stderr: err.as_raw_fd(),
+            control: theirs.as_raw_fd(),
+        });
+        let fds = job.attach.map(|a| a.fds()).unwrap_or_default();
+        let handle = spawn(&job, &fds).unwrap_or_else(|e| panic!("spawn: {e}"));
+        drop((out, err, theirs));
+        let mut said = String::new();
+        let mut buf = [0u8; 64];
+        while !said.contains("released\n") {
+            let n = ours.read(&mut buf).expect("control socket");
+            assert!(n > 0, "the monitor went after {said:?}");
+            said.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(said.starts_with("exit 0\n"), "{said:?}");
+        assert_eq!(
+            ExitRecord::read(&job.exit_path)
+                .expect("exit file")
+                .exit_code,
+            0
+        );
+        if done {
+            ours.write_all(b"done\n").expect("done");
+        }
+        drop(ours);
+        ct.assert_gone(&handle);
+        if done {
+            assert!(!marker.exists(), "the exit command ran after done");
+        } else {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !marker.exists() {
+                assert!(Instant::now() < deadline, "the exit command did not run");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
 struct Container {
     job: Job,
     _state: tempfile::TempDir,
@@ -281,6 +348,7 @@ impl Container {
                 exit_command: Vec::new(),
                 attach: None,
                 attach_socket: None,
+                handover: false,
             },
             _state: state,
         }

@@ -3,7 +3,9 @@
 //! our own stdin/stdout/stderr go to the container's monitor, which writes
 //! the output to them directly; we keep a control socket, put the
 //! terminal in raw mode for `-t`, pass window sizes, forward signals, and
-//! wait for the monitor's `exit CODE` (or `detached`).
+//! wait for the monitor's `exit CODE` (or `detached`). `run --rm` takes
+//! the exit over: it waits for `released`, removes the container and
+//! says `done` ([`Session::released`], [`Session::done`]).
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -29,6 +31,8 @@ pub struct Session {
     control: UnixStream,
     raw: Option<RawTerminal>,
     signals: SignalFd,
+    /// What the monitor said so far.
+    received: Vec<u8>,
 }
 
 /// The signals an attached caller handles itself; blocked before any
@@ -54,9 +58,14 @@ fn dup(fd: impl AsFd) -> anyhow::Result<OwnedFd> {
 }
 
 /// Prepares the streams the monitor gets (stdin only with `-i`) and our
-/// side. With `-t` on a terminal, the terminal goes raw until the session
-/// ends.
-pub fn prepare(signals: SigSet, stdin: bool, tty: bool) -> anyhow::Result<(Attach, Session)> {
+/// side. With `-t` on a terminal, the terminal goes raw until the
+/// container ends. With `handover`, we take the exit over (`run --rm`).
+pub fn prepare(
+    signals: SigSet,
+    stdin: bool,
+    tty: bool,
+    handover: bool,
+) -> anyhow::Result<(Attach, Session)> {
     let (ours, theirs) = UnixStream::pair()?;
     let attach = Attach {
         stdin: if stdin {
@@ -67,11 +76,13 @@ pub fn prepare(signals: SigSet, stdin: bool, tty: bool) -> anyhow::Result<(Attac
         stdout: dup(std::io::stdout())?,
         stderr: dup(std::io::stderr())?,
         control: theirs.into(),
+        handover,
     };
     let mut session = Session {
         control: ours,
         raw: None,
         signals: SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?,
+        received: Vec::new(),
     };
     if tty && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
         session.raw = RawTerminal::enter().ok();
@@ -103,6 +114,7 @@ pub fn connect(
         control,
         raw: None,
         signals: SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?,
+        received: Vec::new(),
     };
     if container.config.tty && nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
         session.raw = RawTerminal::enter().ok();
@@ -113,9 +125,15 @@ pub fn connect(
 
 impl Session {
     /// Waits for the end, forwarding signals to `container` (with
-    /// `sig_proxy`) and window sizes to its terminal.
-    pub fn wait(mut self, engine: &Engine, container: &Container, sig_proxy: bool) -> Ended {
-        let mut received = Vec::new();
+    /// `sig_proxy`) and window sizes to its terminal; the terminal is
+    /// ours again when it returns.
+    pub fn wait(&mut self, engine: &Engine, container: &Container, sig_proxy: bool) -> Ended {
+        let ended = self.wait_for_end(engine, container, sig_proxy);
+        self.raw = None;
+        ended
+    }
+
+    fn wait_for_end(&mut self, engine: &Engine, container: &Container, sig_proxy: bool) -> Ended {
         loop {
             let mut fds = [
                 libc::pollfd {
@@ -155,11 +173,11 @@ impl Session {
             if fds[0].revents != 0 {
                 let mut buf = [0u8; 256];
                 match self.control.read(&mut buf) {
-                    Ok(0) | Err(_) => return parse_end(&received),
+                    Ok(0) | Err(_) => return parse_end(&self.received),
                     Ok(n) => {
-                        received.extend_from_slice(&buf[..n]);
-                        if received.ends_with(b"\n") {
-                            let ended = parse_end(&received);
+                        self.received.extend_from_slice(&buf[..n]);
+                        if self.received.ends_with(b"\n") {
+                            let ended = parse_end(&self.received);
                             if !matches!(ended, Ended::Lost) {
                                 return ended;
                             }
@@ -168,6 +186,34 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// After the exit, with the exit taken over: waits until the monitor
+    /// deleted the runtime state and recorded the exit. False when the
+    /// monitor went without saying so.
+    pub fn released(&mut self) -> bool {
+        loop {
+            if self
+                .received
+                .split(|b| *b == b'\n')
+                .any(|l| l == b"released")
+            {
+                return true;
+            }
+            let mut buf = [0u8; 256];
+            match self.control.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => self.received.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Tells the monitor the exit it handed over was dealt with: its exit
+    /// command need not run.
+    pub fn done(mut self) {
+        let _ = self.control.write_all(b"done\n");
     }
 
     fn send_size(&mut self) {

@@ -67,16 +67,17 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
         println!("{}", container.id);
         return Ok(());
     };
-    let (attach, session) = match attach::prepare(signals, flags.interactive, flags.tty) {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            drop(store);
-            if flags.rm {
-                remove_quietly(&engine, &container.id);
+    let (attach, mut session) =
+        match attach::prepare(signals, flags.interactive, flags.tty, flags.rm) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                drop(store);
+                if flags.rm {
+                    remove_quietly(&engine, &container.id);
+                }
+                return Err(Coded::new(125, e.context("attaching to the container")).into());
             }
-            return Err(Coded::new(125, e.context("attaching to the container")).into());
-        }
-    };
+        };
     let started = engine.start(&store, &container.id, Some(attach));
     drop(store);
     let container = match started {
@@ -89,7 +90,10 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let ended = session.wait(&engine, &container, args.sig_proxy);
-    finish(&engine, &container, ended, flags.rm)
+    if flags.rm {
+        return remove_after(&engine, &container, ended, session);
+    }
+    finish(&engine, &container, ended)
 }
 
 /// `start -a [-i]`: as `run` without `-d`, for an existing container.
@@ -103,15 +107,16 @@ pub fn start_attached(global: &Global, text: &str, interactive: bool) -> anyhow:
         drop(store);
         return attach_to(&engine, text, interactive, true, signals);
     }
-    let (attach, session) = attach::prepare(
+    let (attach, mut session) = attach::prepare(
         signals,
         interactive && container.config.open_stdin,
         container.config.tty,
+        false,
     )?;
     let container = engine.start(&store, &container.id, Some(attach))?;
     drop(store);
     let ended = session.wait(&engine, &container, true);
-    finish(&engine, &container, ended, false)
+    finish(&engine, &container, ended)
 }
 
 /// `attach`: our streams join a running container's until it exits
@@ -136,15 +141,14 @@ fn attach_to(
     signals: nix::sys::signal::SigSet,
 ) -> anyhow::Result<()> {
     let store = engine.open_store()?;
-    let (container, session) = attach::connect(engine, &store, text, stdin, signals)?;
+    let (container, mut session) = attach::connect(engine, &store, text, stdin, signals)?;
     drop(store);
     let ended = session.wait(engine, &container, sig_proxy);
-    finish(engine, &container, ended, false)
+    finish(engine, &container, ended)
 }
 
-/// The exit status of an attached run; `--rm` removes the container
-/// (its monitor's cleanup may have done it already).
-fn finish(engine: &Engine, container: &Container, ended: Ended, rm: bool) -> anyhow::Result<()> {
+/// The exit status of an attached run.
+fn finish(engine: &Engine, container: &Container, ended: Ended) -> anyhow::Result<()> {
     let code = match ended {
         Ended::Detached => return Ok(()),
         Ended::Exited(code) => code,
@@ -153,9 +157,51 @@ fn finish(engine: &Engine, container: &Container, ended: Ended, rm: bool) -> any
             engine.find(&store, &container.id)?.state.exit_code
         }
     };
-    if rm {
-        remove_quietly(engine, &container.id);
-    }
+    exit_status(code)
+}
+
+/// `run --rm`: the exit status, once the container is gone. The monitor
+/// handed the exit over: the store opens while it deletes the runtime
+/// state, and its exit command is called off once the container is
+/// removed (it runs, and removes it, if we die half-way).
+fn remove_after(
+    engine: &Engine,
+    container: &Container,
+    ended: Ended,
+    mut session: attach::Session,
+) -> anyhow::Result<()> {
+    let code = match ended {
+        // Detached, the container runs on; its exit command removes it.
+        Ended::Detached => return Ok(()),
+        Ended::Exited(code) => Some(code),
+        Ended::Lost => None,
+    };
+    let store = engine.open_store();
+    session.released();
+    let removed = store.and_then(|store| {
+        let code = match code {
+            Some(code) => code,
+            None => engine.find(&store, &container.id)?.state.exit_code,
+        };
+        engine.remove(&store, &container.id, true, true)?;
+        Ok(code)
+    });
+    let code = match removed {
+        Ok(code) => {
+            session.done();
+            code
+        }
+        Err(EngineError::NoSuchContainer(_)) => code.unwrap_or(0),
+        Err(e) => {
+            eprintln!("Error: removing container {}: {e}", container.id);
+            code.unwrap_or(125)
+        }
+    };
+    exit_status(code)
+}
+
+/// The container's exit status as ours.
+fn exit_status(code: i32) -> anyhow::Result<()> {
     if code != 0 {
         return Err(Status(u8::try_from(code).unwrap_or(255)).into());
     }

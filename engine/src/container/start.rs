@@ -30,6 +30,9 @@ pub struct Attach {
     /// The monitor's end of a socket pair whose other end the caller
     /// keeps.
     pub control: OwnedFd,
+    /// The caller takes the exit over and removes the container (`run
+    /// --rm`); see [`crate::monitor::Job::handover`].
+    pub handover: bool,
 }
 
 impl Engine {
@@ -110,8 +113,9 @@ impl Engine {
             mounted: Vec::new(),
             run_dir: None,
         };
-        let rootfs =
-            Rootfs::open(&self.data_root)?.mount(&layers, paths.data(), &paths.rootfs())?;
+        let rootfs = Rootfs::open(&self.data_root)?
+            .volatile(container.config.auto_remove)
+            .mount(&layers, paths.data(), &paths.rootfs())?;
         undo.rootfs = Some(rootfs.target().to_owned());
         // Dropped, not unmounted: `undo` and the teardown own it now.
         let rootfs_path = rootfs.target().to_owned();
@@ -197,6 +201,7 @@ impl Engine {
                 stderr: a.stderr.as_raw_fd(),
                 control: a.control.as_raw_fd(),
             }),
+            handover: attach.as_ref().is_some_and(|a| a.handover),
         };
         let inherited: Vec<i32> = job.attach.map(|a| a.fds()).unwrap_or_default();
         let handle = monitor::spawn(&job, &inherited);

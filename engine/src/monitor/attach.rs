@@ -6,6 +6,12 @@
 //! other end closing means the caller is gone, and the monitor closing it
 //! means the caller is let go (after the exit, once it is recorded).
 //!
+//! The caller a container started with may take its exit over (`run
+//! --rm`, [`super::Job::handover`]): it hears `exit CODE\n` at once, and
+//! `released\n` once the runtime state is gone and the exit recorded; it
+//! answers `done\n` when it removed the container, and the monitor's exit
+//! command runs only if it goes without that word.
+//!
 //! A caller attaches from the start (`run`, `start -a`: the descriptors
 //! are inherited) or later (`attach`): it connects to the monitor's
 //! socket in the container's run folder (mode 0700, root's) and sends
@@ -268,7 +274,47 @@ impl Attached {
 
     /// Tells the caller the container's exit code, and lets it go.
     pub fn exited(self, code: i32) {
+        self.say_exit(code);
+    }
+
+    /// Tells the caller the container's exit code, keeping it.
+    pub fn say_exit(&self, code: i32) {
         self.say(&format!("exit {code}\n"));
+    }
+
+    /// Hands the exit over to the caller: tells it the runtime state is
+    /// gone, then waits for its `done` (true) or its end (false).
+    pub fn hand_over(mut self) -> bool {
+        self.say("released\n");
+        loop {
+            let mut buf = [0u8; 256];
+            // SAFETY: receiving into a buffer of that length.
+            let n = unsafe {
+                libc::recv(
+                    self.control.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                )
+            };
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            if n <= 0 {
+                return false;
+            }
+            self.control_buf.extend_from_slice(&buf[..n as usize]);
+            if self
+                .control_buf
+                .split(|b| *b == b'\n')
+                .any(|line| line == b"done")
+            {
+                return true;
+            }
+            if self.control_buf.len() > 4096 {
+                self.control_buf.clear();
+            }
+        }
     }
 
     /// One message on the control socket, never blocking: a caller that

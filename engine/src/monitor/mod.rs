@@ -74,6 +74,12 @@ pub struct Job {
     /// (see [`spawn`]).
     #[serde(default)]
     pub attach: Option<JobAttach>,
+    /// That caller takes the container's exit over (`run --rm`): it hears
+    /// the exit before the runtime state is deleted, and `released` once
+    /// it is; the exit command runs only if the caller goes without
+    /// saying `done`.
+    #[serde(default)]
+    pub handover: bool,
 }
 
 /// The descriptor numbers of an attached caller, inherited by the

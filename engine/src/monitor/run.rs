@@ -90,6 +90,8 @@ struct ServeState {
     /// The socket later callers attach on, -1 for none.
     listener: RawFd,
     exit_command: Vec<String>,
+    #[serde(default)]
+    handover: bool,
 }
 
 fn serve_after_exec(text: &str) -> i32 {
@@ -147,6 +149,7 @@ fn serve_after_exec(text: &str) -> i32 {
         attached: attached.into_iter().collect(),
         listener,
         exit_command: state.exit_command,
+        handover: state.handover,
     }
     .serve()
 }
@@ -255,6 +258,9 @@ struct Monitor {
     attached: Vec<Attached>,
     listener: Option<OwnedFd>,
     exit_command: Vec<String>,
+    /// The caller the container started with takes the exit over
+    /// ([`super::Job::handover`]), while it stays attached.
+    handover: bool,
 }
 
 fn dup2(from: RawFd, to: RawFd) {
@@ -473,6 +479,7 @@ impl Monitor {
             attached: attach.into_iter().collect(),
             listener,
             exit_command: job.exit_command.clone(),
+            handover: job.handover,
         })
     }
 
@@ -510,6 +517,7 @@ impl Monitor {
             attach: self.attached.first().map(Attached::raw),
             listener: self.listener.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
             exit_command: self.exit_command.clone(),
+            handover: self.handover,
         };
         let mut passed = vec![state.stdout, state.stderr, state.input, state.listener];
         passed.extend(state.attach.map(|a| a.fds()).unwrap_or_default());
@@ -615,11 +623,18 @@ impl Monitor {
     }
 
     /// After init's exit: the last output, the runtime state deleted, the
-    /// exit recorded, the callers told, the exit command run.
+    /// exit recorded, the callers told, the exit command run (unless the
+    /// caller it was handed over to removed the container).
     fn finish_exit(mut self, code: i32) -> i32 {
         // What init (and anything else) wrote before it died.
         for i in 0..2 {
             self.copy(i, true);
+        }
+        // The heir hears first: it opens the store while the runtime
+        // state goes.
+        let heir = self.heir();
+        if let Some(heir) = &heir {
+            heir.say_exit(code);
         }
         // Leftovers of a container without its own pid namespace die here.
         let _ = container::delete(&self.root, &self.id, true);
@@ -632,8 +647,21 @@ impl Monitor {
         for caller in self.attached.drain(..) {
             caller.exited(code);
         }
+        if heir.is_some_and(Attached::hand_over) {
+            return 0;
+        }
         self.run_exit_command();
         0
+    }
+
+    /// The caller the exit is handed over to, taken out of the attached
+    /// ones: the one the container started with, if it is still there.
+    fn heir(&mut self) -> Option<Attached> {
+        if !self.handover {
+            return None;
+        }
+        let k = self.attached.iter().position(Attached::stdin_once)?;
+        Some(self.attached.remove(k))
     }
 
     /// Caller `k`'s input to the container; its end closes the

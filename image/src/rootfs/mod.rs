@@ -66,6 +66,7 @@ impl fmt::Display for Driver {
 #[derive(Clone, Copy, Debug)]
 pub struct Rootfs {
     driver: Driver,
+    volatile: bool,
 }
 
 /// A root filesystem set up at `target`. Dropping it changes nothing (the
@@ -159,7 +160,20 @@ fn is_empty_dir(dir: &Path) -> Result<bool> {
 
 impl Rootfs {
     pub fn new(driver: Driver) -> Rootfs {
-        Rootfs { driver }
+        Rootfs {
+            driver,
+            volatile: false,
+        }
+    }
+
+    /// A root filesystem that is thrown away when the container stops
+    /// (`run --rm`), as podman mounts those: overlay's `volatile` skips
+    /// every sync, the container's fsyncs and the one unmounting does of
+    /// the whole host filesystem holding the upper folder (which costs
+    /// as much as that filesystem has unwritten). After a host crash such
+    /// a layer may be incomplete; nobody keeps it.
+    pub fn volatile(self, volatile: bool) -> Rootfs {
+        Rootfs { volatile, ..self }
     }
 
     /// The driver that works under `data_root` (probed once, then cached).
@@ -216,7 +230,9 @@ impl Rootfs {
             layers.push(empty);
         }
         match self.driver {
-            Driver::Overlay => mount_overlay(&mut undo, &layers, container_dir, target)?,
+            Driver::Overlay => {
+                mount_overlay(&mut undo, &layers, container_dir, target, self.volatile)?
+            }
             Driver::Copy => {
                 copy::copy_layers(&layers, target)?;
                 // Made only once the copy is whole.
@@ -307,6 +323,7 @@ fn mount_overlay(
     layers: &[PathBuf],
     container_dir: &Path,
     target: &Path,
+    volatile: bool,
 ) -> Result<()> {
     // OCI-form layers (unpacked while the driver was copy) would show
     // their `.wh.` markers as files: refused, rather than a wrong view.
@@ -323,10 +340,23 @@ fn mount_overlay(
         root_like_top_layer(&upper, layers)?;
     }
     undo.dir(&work, 0o700)?;
+    if volatile {
+        // Left by a volatile mount the host crashed under; overlay
+        // refuses the folder while it is there, and the layer is
+        // disposable.
+        let marker = work.join("incompat");
+        match std::fs::remove_dir_all(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io(format!("removing {}", marker.display()))(e));
+            }
+            _ => {}
+        }
+    }
     let spec = overlay::Overlay {
         lowers: layers,
         upper: &upper,
         work: &work,
+        volatile,
     };
     overlay::mount(&spec, target).map_err(|e| ImageError::Io {
         context: format!("mounting the root filesystem on {}", target.display()),

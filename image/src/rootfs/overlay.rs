@@ -19,6 +19,7 @@ pub const SOURCE: &str = "muelle";
 
 // <linux/mount.h>: stable kernel ABI values.
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_SET_FD: libc::c_uint = 5;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
@@ -33,6 +34,8 @@ pub struct Overlay<'a> {
     pub lowers: &'a [PathBuf],
     pub upper: &'a Path,
     pub work: &'a Path,
+    /// overlay's `volatile`: no syncs (see [`super::Rootfs::volatile`]).
+    pub volatile: bool,
 }
 
 /// Why a mount failed: the call, its errno, and what the kernel logged.
@@ -218,6 +221,12 @@ pub fn mount(overlay: &Overlay<'_>, target: &Path) -> Result<(), MountError> {
     if let Err(e) = ctx.set_string(c"index", b"off") {
         tracing::debug!("overlay without index=off: {}", e.into_io());
     }
+    // Before Linux 5.10 overlay syncs regardless.
+    if overlay.volatile
+        && let Err(e) = ctx.call(FSCONFIG_SET_FLAG, Some(c"volatile"), std::ptr::null(), 0)
+    {
+        tracing::debug!("overlay without volatile: {e}");
+    }
     ctx.create()?;
     let mnt = ctx.mount()?;
     move_to(&mnt, target)
@@ -283,6 +292,9 @@ fn legacy_mount(overlay: &Overlay<'_>, target: &Path) -> Result<(), MountError> 
     data.extend(b",workdir=");
     data.extend(escaped(overlay.work));
     data.extend(b",index=off");
+    if overlay.volatile {
+        data.extend(b",volatile");
+    }
     // SAFETY: sysconf only reads a constant of the system.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
     if data.len() >= page {

@@ -116,6 +116,8 @@ fn probe(image: &Path) -> Result<(), String> {
         lowers: &lowers,
         upper: &upper,
         work: &work,
+        // A throwaway mount: its unmount need not sync the host.
+        volatile: true,
     };
     overlay::mount(&overlay, &dir.merged).map_err(|e| e.into_io().to_string())?;
     let m = &dir.merged;
