@@ -18,22 +18,29 @@ impl Engine {
     /// down what the run set up. A container still running, or not live,
     /// comes back as it was.
     pub fn refresh(&self, store: &Store, mut container: Container) -> Result<Container> {
-        if !container.state.status.is_live() {
-            if !self.adopt_unrecorded_start(&mut container) {
-                return Ok(container);
-            }
+        if self.reconcile(store, &mut container) {
             store.table::<Container>()?.insert(&container)?;
+        }
+        Ok(container)
+    }
+
+    /// [`Engine::refresh`] without the save: true when the record changed
+    /// (and must be saved, or removed).
+    pub(super) fn reconcile(&self, store: &Store, container: &mut Container) -> bool {
+        let adopted =
+            !container.state.status.is_live() && self.adopt_unrecorded_start(container);
+        if !container.state.status.is_live() {
+            return false;
         }
         if container.state.status == Status::Restarting {
             // Its run was taken down already; what is left is the
             // cleanup waiting to start it again.
             if container.state.monitor.is_some_and(|m| m.is_alive()) {
-                return Ok(container);
+                return false;
             }
             container.state.status = Status::Exited;
             container.state.monitor = None;
-            store.table::<Container>()?.insert(&container)?;
-            return Ok(container);
+            return true;
         }
         let exit_file = self.paths(&container.id).exit_file();
         let exit = match ExitRecord::read(&exit_file) {
@@ -42,12 +49,12 @@ impl Engine {
                 // Still live; Paused holds only while the kernel keeps
                 // the container frozen (a signal thaws it).
                 if container.state.status == Status::Paused
-                    && self.still_frozen(&container) == Some(false)
+                    && self.still_frozen(container) == Some(false)
                 {
                     container.state.status = Status::Running;
-                    store.table::<Container>()?.insert(&container)?;
+                    return true;
                 }
-                return Ok(container);
+                return adopted;
             }
             // Written just before the monitor exited, or never.
             Err(_) => match ExitRecord::read(&exit_file) {
@@ -69,9 +76,8 @@ impl Engine {
         state.oom_killed = exit.oom_killed;
         state.pid = 0;
         state.monitor = None;
-        self.teardown(store, &mut container);
-        store.table::<Container>()?.insert(&container)?;
-        Ok(container)
+        self.teardown(store, container);
+        true
     }
 
     /// A start whose command was killed after the monitor ran the

@@ -25,24 +25,45 @@ impl Engine {
         force: bool,
         volumes: bool,
     ) -> Result<Container> {
-        let mut container = self.find(store, text)?;
+        let mut container = super::lookup(store, text)?;
+        // An exit folded here is saved only if the record stays: one
+        // write (and flush) for the whole removal.
+        let folded = self.reconcile(store, &mut container);
+        match self.remove_reconciled(store, &mut container, force, volumes) {
+            Ok(()) => Ok(container),
+            Err(e) => {
+                if folded {
+                    store.table::<Container>()?.insert(&container)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn remove_reconciled(
+        &self,
+        store: &Store,
+        container: &mut Container,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         if container.state.status == Status::Restarting && force {
-            self.cancel_restart(store, &mut container)?;
+            self.cancel_restart(store, container)?;
         }
         if container.state.status.is_live() {
             if !force {
-                return Err(EngineError::RemoveRunning(container.name));
+                return Err(EngineError::RemoveRunning(container.name.clone()));
             }
-            self.send_signal(&container, Signal::SIGKILL)?;
+            self.send_signal(container, Signal::SIGKILL)?;
             if let Some(monitor) = container.state.monitor {
                 wait_for_exit(monitor, Some(Duration::from_secs(10)));
             }
-            container = self.refresh(store, container)?;
+            *container = self.refresh(store, container.clone())?;
             if container.state.status.is_live() {
                 // A monitor that does not die: take the container down
                 // without it.
                 container.state.status = Status::Dead;
-                self.teardown(store, &mut container);
+                self.teardown(store, container);
             }
         }
         let paths = self.paths(&container.id);
@@ -78,6 +99,6 @@ impl Engine {
                 }
             }
         }
-        Ok(container)
+        Ok(())
     }
 }
