@@ -225,6 +225,37 @@ fn interactive_stdin_reaches_the_container() {
     mu.remove_all_and_check();
 }
 
+/// A privileged container may ptrace its monitor: the monitor forked by
+/// `run` hands such a job to the sealed monitor binary.
+#[test]
+fn privileged_run_goes_through_a_sealed_monitor() {
+    let Some(mu) = instance() else { return };
+    let out = mu.muelle(&[
+        "run",
+        "--rm",
+        "--privileged",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo in; exit 4",
+    ]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "in\n");
+    let id = mu.ok(&["run", "-d", "--privileged", IMAGE, "sleep", "60"]);
+    // Named so from its second stage on.
+    wait_until(|| mu.monitors().len() == 1);
+    let monitors = mu.monitors();
+    assert_eq!(monitors.len(), 1, "one monitor: {monitors:?}");
+    let exe = std::fs::read_link(format!("/proc/{}/exe", monitors[0])).expect("monitor exe");
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:"),
+        "the monitor runs {}",
+        exe.display()
+    );
+    mu.ok(&["rm", "-f", id.trim()]);
+    mu.remove_all_and_check();
+}
+
 #[test]
 fn a_killed_monitor_shows_the_container_exited_and_rm_cleans_up() {
     let Some(mu) = instance() else { return };

@@ -349,6 +349,7 @@ impl Container {
                 attach: None,
                 attach_socket: None,
                 handover: false,
+                facts: None,
             },
             _state: state,
         }

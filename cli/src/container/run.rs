@@ -3,6 +3,7 @@
 //! container's own status).
 
 use engine::container::{CreateRequest, EngineError};
+use engine::monitor::Zygote;
 use engine::{Container, Engine};
 
 use super::args::{AttachArgs, CreateArgs, CreateFlags, RunArgs};
@@ -60,10 +61,17 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
         Some(attach::block_signals()?)
     };
     let engine = engine(global).map_err(|e| Coded::new(125, e))?;
+    // Before the store starts its threads; without it, the monitor is
+    // spawned as for `start`.
+    let zygote = Zygote::fork()
+        .inspect_err(|e| tracing::debug!("forking the monitor ahead: {e}"))
+        .ok();
     let store = engine.open_store().map_err(coded)?;
     let container = create_container(&engine, &store, flags)?;
     let Some(signals) = signals else {
-        engine.start(&store, &container.id, None).map_err(coded)?;
+        engine
+            .start_with(&store, &container.id, None, zygote)
+            .map_err(coded)?;
         println!("{}", container.id);
         return Ok(());
     };
@@ -78,7 +86,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
                 return Err(Coded::new(125, e.context("attaching to the container")).into());
             }
         };
-    let started = engine.start(&store, &container.id, Some(attach));
+    let started = engine.start_with(&store, &container.id, Some(attach), zygote);
     drop(store);
     let container = match started {
         Ok(c) => c,

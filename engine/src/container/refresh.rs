@@ -27,8 +27,7 @@ impl Engine {
     /// [`Engine::refresh`] without the save: true when the record changed
     /// (and must be saved, or removed).
     pub(super) fn reconcile(&self, store: &Store, container: &mut Container) -> bool {
-        let adopted =
-            !container.state.status.is_live() && self.adopt_unrecorded_start(container);
+        let adopted = !container.state.status.is_live() && self.adopt_unrecorded_start(container);
         if !container.state.status.is_live() {
             return false;
         }

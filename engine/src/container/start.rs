@@ -15,7 +15,7 @@ use storage::volume::{Volumes, copy_up, open_subpath};
 use super::error::io;
 use super::record::{Container, MonitorRef, Status};
 use super::{Engine, EngineError, Result, StartFailure, files};
-use crate::monitor::{self, Job, JobAttach};
+use crate::monitor::{self, Job, JobAttach, SpecFacts, Zygote};
 use crate::spec::{self, Host, ResolvedMounts};
 
 /// The caller's own streams, handed to the monitor (`run` in the
@@ -39,13 +39,25 @@ impl Engine {
     /// Starts the container (a running one is left as it is). With
     /// `attach`, the monitor writes the output to the caller's streams.
     pub fn start(&self, store: &Store, text: &str, attach: Option<Attach>) -> Result<Container> {
+        self.start_with(store, text, attach, None)
+    }
+
+    /// [`Engine::start`] with a monitor forked ahead of time (used, or
+    /// let go when the container is live already).
+    pub fn start_with(
+        &self,
+        store: &Store,
+        text: &str,
+        attach: Option<Attach>,
+        zygote: Option<Zygote>,
+    ) -> Result<Container> {
         let mut container = self.find(store, text)?;
         // A restart policy's start, or the user's during its back-off.
         let restarting = container.state.status == Status::Restarting;
         if container.state.status.is_live() && !restarting {
             return Ok(container);
         }
-        match self.launch(store, &container, attach) {
+        match self.launch(store, &container, attach, zygote) {
             Ok((handle, mounted_volumes)) => {
                 let state = &mut container.state;
                 if !restarting {
@@ -95,6 +107,7 @@ impl Engine {
         store: &Store,
         container: &Container,
         attach: Option<Attach>,
+        zygote: Option<Zygote>,
     ) -> Result<(monitor::MonitorHandle, Vec<String>)> {
         let paths = self.paths(&container.id);
         let images = Images::open(&self.data_root)?;
@@ -202,9 +215,15 @@ impl Engine {
                 control: a.control.as_raw_fd(),
             }),
             handover: attach.as_ref().is_some_and(|a| a.handover),
+            facts: Some(SpecFacts::of(&spec)),
         };
-        let inherited: Vec<i32> = job.attach.map(|a| a.fds()).unwrap_or_default();
-        let handle = monitor::spawn(&job, &inherited);
+        let handle = match zygote {
+            Some(zygote) => zygote.launch(&job),
+            None => {
+                let inherited: Vec<i32> = job.attach.map(|a| a.fds()).unwrap_or_default();
+                monitor::spawn(&job, &inherited)
+            }
+        };
         // Ours are closed now: the monitor holds its copies.
         drop(attach);
         let handle = handle?;

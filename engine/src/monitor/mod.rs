@@ -15,12 +15,14 @@
 mod attach;
 mod log;
 mod run;
+mod zygote;
 
 pub use attach::connect;
 pub use log::JsonLog;
 #[cfg(test)]
 pub(crate) use log::entry;
 pub use run::run;
+pub use zygote::Zygote;
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -80,6 +82,41 @@ pub struct Job {
     /// saying `done`.
     #[serde(default)]
     pub handover: bool,
+    /// What the monitor needs of the bundle's spec; read from it when
+    /// missing.
+    #[serde(default)]
+    pub facts: Option<SpecFacts>,
+}
+
+/// What the monitor needs to know of the container's spec before it
+/// creates the container: the engine that wrote the spec says, so the
+/// monitor does not parse it (runtime-core's create does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecFacts {
+    /// The process has a terminal (`-t`).
+    pub terminal: bool,
+    /// The container may ptrace the monitor: its binary must run sealed
+    /// (CVE-2019-5736).
+    pub sealed_exe: bool,
+}
+
+impl SpecFacts {
+    pub fn of(spec: &oci_spec::runtime::Spec) -> SpecFacts {
+        let process = spec.process().as_ref();
+        SpecFacts {
+            terminal: process.is_some_and(|p| p.terminal().unwrap_or(false)),
+            sealed_exe: process.is_some_and(|p| {
+                runtime_core::process::sealed_exe::needed_for(p.capabilities().as_ref())
+            }),
+        }
+    }
+
+    /// The facts of the bundle's config.json; none if it cannot be read.
+    pub fn read(bundle: &Path) -> Option<SpecFacts> {
+        oci_spec::runtime::Spec::load(bundle.join("config.json"))
+            .ok()
+            .map(|spec| SpecFacts::of(&spec))
+    }
 }
 
 /// The descriptor numbers of an attached caller, inherited by the
@@ -254,7 +291,7 @@ pub fn spawn(job: &Job, inherit: &[i32]) -> Result<MonitorHandle, MonitorError> 
 }
 
 /// `ok MONITOR_PID INIT_PID` or `err REASON`.
-fn parse_report(line: &str) -> Result<MonitorHandle, MonitorError> {
+pub(super) fn parse_report(line: &str) -> Result<MonitorHandle, MonitorError> {
     if let Some(reason) = line.strip_prefix("err ") {
         return Err(MonitorError::Container(reason.to_string()));
     }

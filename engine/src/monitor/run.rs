@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
+use std::os::unix::ffi::OsStringExt;
 
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -45,21 +45,43 @@ pub fn run(args: &[String]) -> i32 {
             return 2;
         }
     };
+    // The spawner's pipe is our stdout: keep it aside, close-on-exec.
+    let reporter = dup_high(1).ok().map(std::fs::File::from);
+    run_job(&job, reporter, Stage::Spawned)
+}
+
+/// How the first stage came to be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// `muelle-monitor JOB`, run by [`super::spawn`]'s intermediate
+    /// process: it forks once more, and its second stage re-executes
+    /// its own (possibly sealed) binary.
+    Spawned,
+    /// Forked ahead of time by the command ([`super::Zygote`]): detached
+    /// already, a copy of the command's binary, so the second stage
+    /// executes the monitor binary.
+    Forked,
+}
+
+/// The first stage's body: creates and starts the container, reports on
+/// `reporter`, serves until the re-exec (or the exit). Returns the exit
+/// code of the process.
+pub(super) fn run_job(job: &Job, mut reporter: Option<std::fs::File>, stage: Stage) -> i32 {
+    let facts = job.facts.or_else(|| super::SpecFacts::read(&job.bundle));
     // A container that may ptrace us needs our exe sealed first
     // (CVE-2019-5736); the re-exec keeps the arguments, so the job too.
-    // Read once here; runtime-core's create reads the bundle itself.
-    let process = spec_process(&job.bundle);
-    let needs_sealed_exe = process
-        .as_ref()
-        .is_some_and(|p| runtime_core::process::sealed_exe::needed_for(p.capabilities().as_ref()));
-    if needs_sealed_exe && !runtime_core::process::sealed_exe::running_sealed() {
+    if facts.is_some_and(|f| f.sealed_exe) && !runtime_core::process::sealed_exe::running_sealed() {
+        if stage == Stage::Forked {
+            // Our exe is the command's: the monitor binary seals itself.
+            return super::zygote::exec_monitor(job, reporter);
+        }
         let Err(e) = runtime_core::process::sealed_exe::reexec();
-        println!("err {e}");
+        report(&mut reporter, &format!("err {e}"));
         return 1;
     }
-    let tty = process.is_some_and(|p| p.terminal().unwrap_or(false));
-    match Monitor::start(&job, tty) {
-        Ok(monitor) => monitor.reexec_and_serve(),
+    let tty = facts.is_some_and(|f| f.terminal);
+    match Monitor::start(job, tty, reporter, stage) {
+        Ok(monitor) => monitor.reexec_and_serve(stage),
         Err(()) => 1,
     }
 }
@@ -220,12 +242,6 @@ fn signal_fd() -> nix::Result<SignalFd> {
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
 }
 
-fn spec_process(bundle: &Path) -> Option<oci_spec::runtime::Process> {
-    oci_spec::runtime::Spec::load(bundle.join("config.json"))
-        .ok()
-        .and_then(|spec| spec.process().clone())
-}
-
 /// Sets or clears close-on-exec on one of our descriptors.
 fn set_cloexec(fd: RawFd, on: bool) {
     // SAFETY: fcntl on a descriptor of ours.
@@ -279,7 +295,7 @@ fn dup_high(fd: RawFd) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
-fn report(to: &mut Option<std::fs::File>, line: &str) {
+pub(super) fn report(to: &mut Option<std::fs::File>, line: &str) {
     if let Some(mut file) = to.take() {
         let _ = writeln!(file, "{}", line.replace('\n', " "));
     }
@@ -287,9 +303,12 @@ fn report(to: &mut Option<std::fs::File>, line: &str) {
 
 impl Monitor {
     /// Detaches, creates and starts the container, and tells the spawner.
-    fn start(job: &Job, tty: bool) -> Result<Monitor, ()> {
-        // The spawner's pipe is our stdout: keep it aside, close-on-exec.
-        let mut reporter = dup_high(1).ok().map(std::fs::File::from);
+    fn start(
+        job: &Job,
+        tty: bool,
+        mut reporter: Option<std::fs::File>,
+        stage: Stage,
+    ) -> Result<Monitor, ()> {
         // SAFETY: the spawner passed these to us under these numbers.
         let attach = job.attach.map(|a| unsafe { Attached::from_raw(a, tty) });
         let fail = |reporter: &mut Option<std::fs::File>, what: String| {
@@ -311,13 +330,13 @@ impl Monitor {
         }
         // The second fork: the spawner waits for our parent only.
         // SAFETY: single-threaded; the parent only exits.
-        match unsafe { nix::unistd::fork() } {
-            Ok(nix::unistd::ForkResult::Parent { .. }) => {
+        match (stage == Stage::Spawned).then(|| unsafe { nix::unistd::fork() }) {
+            Some(Ok(nix::unistd::ForkResult::Parent { .. })) => {
                 // SAFETY: leaves at once, running no destructors or atexit.
                 unsafe { libc::_exit(0) }
             }
-            Ok(nix::unistd::ForkResult::Child) => {}
-            Err(e) => {
+            None | Some(Ok(nix::unistd::ForkResult::Child)) => {}
+            Some(Err(e)) => {
                 fail(&mut reporter, format!("forking the monitor: {e}"));
                 return Err(());
             }
@@ -488,7 +507,7 @@ impl Monitor {
     /// and init stays our child); serves in this image if that fails. A
     /// container that is done by then (`run --rm IMG true`) is seen out
     /// without the re-exec's cost on its exit's way.
-    fn reexec_and_serve(mut self) -> i32 {
+    fn reexec_and_serve(mut self, stage: Stage) -> i32 {
         let deadline = std::time::Instant::now() + REEXEC_AFTER;
         if let Some(code) = self.serve_until(Some(deadline)) {
             return self.finish_exit(code);
@@ -526,16 +545,22 @@ impl Monitor {
             std::ffi::CString::new(super::BINARY),
             std::ffi::CString::new(SERVE),
             std::ffi::CString::new(serde_json::to_string(&state).unwrap_or_default()),
+            // A forked first stage runs the command's binary, not ours.
+            match stage {
+                Stage::Spawned => Ok(c"/proc/self/exe".to_owned()),
+                Stage::Forked => {
+                    std::ffi::CString::new(super::binary().into_os_string().into_vec())
+                }
+            },
         ];
-        if let [Ok(a0), Ok(a1), Ok(a2)] = &args {
+        if let [Ok(a0), Ok(a1), Ok(a2), Ok(path)] = &args {
             for &fd in &passed {
                 set_cloexec(fd, false);
             }
-            let path = c"/proc/self/exe";
             let argv = [a0.as_c_str(), a1.as_c_str(), a2.as_c_str()];
             let env: [&std::ffi::CStr; 0] = [];
             // Only returns on failure.
-            let _ = nix::unistd::execve(path, &argv, &env);
+            let _ = nix::unistd::execve(path.as_c_str(), &argv, &env);
             for &fd in &passed {
                 set_cloexec(fd, true);
             }
