@@ -188,6 +188,34 @@ impl Session {
         }
     }
 
+    /// The container's end if the monitor said so already (a container
+    /// that was over in no time); never waits.
+    pub fn ended_already(&mut self) -> Option<Ended> {
+        let mut buf = [0u8; 256];
+        // SAFETY: receiving into a buffer of that length, without waiting.
+        let n = unsafe {
+            libc::recv(
+                self.control.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n > 0 {
+            self.received.extend_from_slice(&buf[..n as usize]);
+        }
+        if !self.received.ends_with(b"\n") {
+            return None;
+        }
+        match parse_end(&self.received) {
+            Ended::Exited(code) => {
+                self.raw = None;
+                Some(Ended::Exited(code))
+            }
+            _ => None,
+        }
+    }
+
     /// After the exit, with the exit taken over: waits until the monitor
     /// deleted the runtime state and recorded the exit. False when the
     /// monitor went without saying so.

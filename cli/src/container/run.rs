@@ -87,19 +87,27 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
             }
         };
     let started = engine.start_with(&store, &container.id, Some(attach), zygote);
-    drop(store);
     let container = match started {
         Ok(c) => c,
         Err(e) => {
+            drop(store);
             if flags.rm {
                 remove_quietly(&engine, &container.id);
             }
             return Err(coded(e));
         }
     };
+    // A container over by the time it was recorded is removed with the
+    // store still open.
+    if flags.rm
+        && let Some(ended) = session.ended_already()
+    {
+        return remove_after(&engine, &container, ended, session, Ok(store));
+    }
+    drop(store);
     let ended = session.wait(&engine, &container, args.sig_proxy);
     if flags.rm {
-        return remove_after(&engine, &container, ended, session);
+        return remove_after(&engine, &container, ended, session, engine.open_store());
     }
     finish(&engine, &container, ended)
 }
@@ -169,7 +177,7 @@ fn finish(engine: &Engine, container: &Container, ended: Ended) -> anyhow::Resul
 }
 
 /// `run --rm`: the exit status, once the container is gone. The monitor
-/// handed the exit over: the store opens while it deletes the runtime
+/// handed the exit over: `store` was opened while it deletes the runtime
 /// state, and its exit command is called off once the container is
 /// removed (it runs, and removes it, if we die half-way).
 fn remove_after(
@@ -177,6 +185,7 @@ fn remove_after(
     container: &Container,
     ended: Ended,
     mut session: attach::Session,
+    store: Result<storage::store::Store, EngineError>,
 ) -> anyhow::Result<()> {
     let code = match ended {
         // Detached, the container runs on; its exit command removes it.
@@ -184,7 +193,6 @@ fn remove_after(
         Ended::Exited(code) => Some(code),
         Ended::Lost => None,
     };
-    let store = engine.open_store();
     session.released();
     let removed = store.and_then(|store| {
         let code = match code {
