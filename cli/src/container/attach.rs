@@ -188,31 +188,34 @@ impl Session {
         }
     }
 
-    /// The container's end if the monitor said so already (a container
-    /// that was over in no time); never waits.
-    pub fn ended_already(&mut self) -> Option<Ended> {
-        let mut buf = [0u8; 256];
-        // SAFETY: receiving into a buffer of that length, without waiting.
-        let n = unsafe {
-            libc::recv(
-                self.control.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n > 0 {
-            self.received.extend_from_slice(&buf[..n as usize]);
-        }
-        if !self.received.ends_with(b"\n") {
-            return None;
-        }
-        match parse_end(&self.received) {
-            Ended::Exited(code) => {
+    /// The container's exit if the monitor says so within `wait` (a
+    /// container over in no time).
+    pub fn ended_within(&mut self, wait: std::time::Duration) -> Option<Ended> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if self.received.ends_with(b"\n")
+                && let Ended::Exited(code) = parse_end(&self.received)
+            {
                 self.raw = None;
-                Some(Ended::Exited(code))
+                return Some(Ended::Exited(code));
             }
-            _ => None,
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut fds = [libc::pollfd {
+                fd: self.control.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+            // SAFETY: one valid pollfd.
+            if left.is_zero() || unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) } <= 0 {
+                return None;
+            }
+            let mut buf = [0u8; 256];
+            match self.control.read(&mut buf) {
+                Ok(n) if n > 0 => self.received.extend_from_slice(&buf[..n]),
+                // The monitor gone: for `wait` to see.
+                _ => return None,
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! fails, 126/127 when the command cannot be run or is not found, else the
 //! container's own status).
 
-use engine::container::{CreateRequest, EngineError};
+use engine::container::{CreateRequest, EngineError, StartOptions};
 use engine::monitor::Zygote;
 use engine::{Container, Engine};
 
@@ -12,6 +12,11 @@ use super::config::container_config;
 use super::engine;
 use crate::args::Global;
 use crate::exit::{Coded, Status};
+
+/// How long `run --rm` waits, once its container runs, for it to be over
+/// before recording it running: about what recording it takes, so a
+/// command done in no time is recorded once (and removed), not three times.
+const OVER_AT_ONCE: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// An engine error as `run`/`create` end with it.
 fn coded(e: EngineError) -> anyhow::Error {
@@ -69,8 +74,12 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
     let store = engine.open_store().map_err(coded)?;
     let container = create_container(&engine, &store, flags)?;
     let Some(signals) = signals else {
+        let options = StartOptions {
+            zygote,
+            ..StartOptions::default()
+        };
         engine
-            .start_with(&store, &container.id, None, zygote)
+            .start_with(&store, &container.id, options)
             .map_err(coded)?;
         println!("{}", container.id);
         return Ok(());
@@ -86,7 +95,21 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
                 return Err(Coded::new(125, e.context("attaching to the container")).into());
             }
         };
-    let started = engine.start_with(&store, &container.id, Some(attach), zygote);
+    // A command done in no time is never recorded running: its `--rm`
+    // follows with the store still open.
+    let mut ended = None;
+    let mut over_already = || {
+        ended = session.ended_within(OVER_AT_ONCE);
+        ended.is_some()
+    };
+    let options = StartOptions {
+        attach: Some(attach),
+        zygote,
+        over_already: flags
+            .rm
+            .then_some(&mut over_already as &mut dyn FnMut() -> bool),
+    };
+    let started = engine.start_with(&store, &container.id, options);
     let container = match started {
         Ok(c) => c,
         Err(e) => {
@@ -97,11 +120,7 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
             return Err(coded(e));
         }
     };
-    // A container over by the time it was recorded is removed with the
-    // store still open.
-    if flags.rm
-        && let Some(ended) = session.ended_already()
-    {
+    if let Some(ended) = ended {
         return remove_after(&engine, &container, ended, session, Ok(store));
     }
     drop(store);

@@ -61,7 +61,7 @@ pub use naming::parse_name;
 pub use paths::ContainerPaths;
 pub use port::PortBinding;
 pub use record::{Container, MonitorRef, NameEntry, State, Status};
-pub use start::Attach;
+pub use start::{Attach, StartOptions};
 pub use stats::{HostUsage, Sample};
 pub use wait::wait_for_exit;
 

@@ -35,22 +35,48 @@ pub struct Attach {
     pub handover: bool,
 }
 
+/// How [`Engine::start_with`] starts a container.
+#[derive(Default)]
+pub struct StartOptions<'a> {
+    /// The caller's streams (see [`Attach`]).
+    pub attach: Option<Attach>,
+    /// A monitor forked ahead of time (used, or let go when the container
+    /// is live already).
+    pub zygote: Option<Zygote>,
+    /// Asked once the container runs, before its record says so: true
+    /// when it is over already and the caller removes it at once (`run
+    /// --rm` of a command done in no time), so that the record is not
+    /// written only to be removed.
+    pub over_already: Option<&'a mut dyn FnMut() -> bool>,
+}
+
 impl Engine {
     /// Starts the container (a running one is left as it is). With
     /// `attach`, the monitor writes the output to the caller's streams.
     pub fn start(&self, store: &Store, text: &str, attach: Option<Attach>) -> Result<Container> {
-        self.start_with(store, text, attach, None)
+        self.start_with(
+            store,
+            text,
+            StartOptions {
+                attach,
+                ..StartOptions::default()
+            },
+        )
     }
 
-    /// [`Engine::start`] with a monitor forked ahead of time (used, or
-    /// let go when the container is live already).
+    /// [`Engine::start`] with [`StartOptions`]. The container comes back
+    /// running, recorded so unless `over_already` said it ended.
     pub fn start_with(
         &self,
         store: &Store,
         text: &str,
-        attach: Option<Attach>,
-        zygote: Option<Zygote>,
+        options: StartOptions<'_>,
     ) -> Result<Container> {
+        let StartOptions {
+            attach,
+            zygote,
+            over_already,
+        } = options;
         let mut container = self.find(store, text)?;
         // A restart policy's start, or the user's during its back-off.
         let restarting = container.state.status == Status::Restarting;
@@ -74,7 +100,9 @@ impl Engine {
                 state.oom_killed = false;
                 state.stopped_by_user = false;
                 state.mounted_volumes = mounted_volumes;
-                store.table::<Container>()?.insert(&container)?;
+                if !over_already.is_some_and(|over| over()) {
+                    store.table::<Container>()?.insert(&container)?;
+                }
                 Ok(container)
             }
             Err(e) => {

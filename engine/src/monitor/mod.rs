@@ -272,22 +272,37 @@ pub fn spawn(job: &Job, inherit: &[i32]) -> Result<MonitorHandle, MonitorError> 
         path: path.clone(),
         source,
     })?;
-    let mut report = String::new();
     let mut stdout = child.stdout.take().expect("piped");
     // The intermediate forks the monitor and exits; the report pipe stays
     // open until the monitor closes it.
     let status = child.wait();
-    let read = stdout.read_to_string(&mut report);
-    match (status, read) {
+    let read = read_report(&mut stdout);
+    let report = match (status, read) {
         (Err(e), _) | (_, Err(e)) => {
             return Err(MonitorError::Spawn { path, source: e });
         }
-        (Ok(status), Ok(_)) if report.is_empty() => {
+        (Ok(status), Ok(report)) if report.is_empty() => {
             return Err(MonitorError::NoReport(status.to_string()));
         }
-        _ => {}
-    }
+        (_, Ok(report)) => report,
+    };
     parse_report(report.trim_end())
+}
+
+/// The monitor's one-line report, as soon as its line ends (the container's
+/// init holds a copy of the writing end until it executes its command).
+pub(super) fn read_report(from: &mut impl Read) -> std::io::Result<String> {
+    let mut report = Vec::new();
+    let mut buf = [0u8; 256];
+    while !report.ends_with(b"\n") {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => report.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(String::from_utf8_lossy(&report).into_owned())
 }
 
 /// `ok MONITOR_PID INIT_PID` or `err REASON`.

@@ -13,7 +13,7 @@
 //! or was killed). A job whose container may ptrace its monitor is handed
 //! to the monitor binary instead, which seals itself.
 
-use std::io::{IoSlice, IoSliceMut, Read};
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
@@ -78,10 +78,7 @@ impl Zygote {
         let fds = job.attach.map(|a| a.fds()).unwrap_or_default();
         send_job(&self.socket, &text, &fds).map_err(spawn_error)?;
         self.reap();
-        let mut report = String::new();
-        self.socket
-            .read_to_string(&mut report)
-            .map_err(spawn_error)?;
+        let report = super::read_report(&mut self.socket).map_err(spawn_error)?;
         if report.is_empty() {
             return Err(MonitorError::NoReport("the forked monitor is gone".into()));
         }
