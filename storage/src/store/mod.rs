@@ -244,10 +244,11 @@ impl Drop for Store {
 }
 
 /// The log segment size of a new database. sled reads the whole active
-/// segment at every open (twice), then overwrites its unused tail with
-/// zeros and fsyncs, so the segment size is paid by every command: at
-/// sled's default (512 KiB) that is up to 1.5 MiB of copying, at 128 KiB a
-/// quarter of it (`bench storage`: create and rm 12 → 8 ms). A log message
+/// segment at every open (twice), so the segment size is paid by every
+/// command: at sled's default (512 KiB) that is 1 MiB of copying, at
+/// 128 KiB a quarter of it (`bench storage`, when sled also rewrote the
+/// segment's tail at every open: create and rm 12 → 8 ms). It also bounds
+/// the log an open replays (vendor/sled/MUELLE.md). A log message
 /// over a quarter of a segment (32 KiB here: a tree node, up to about 16
 /// records) goes to a blob file of its own, which is correct, only slower.
 const SEGMENT_SIZE: usize = 128 * 1024;

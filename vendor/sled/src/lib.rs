@@ -218,18 +218,9 @@ pub mod fail;
 #[cfg(feature = "docs")]
 pub mod doc;
 
-#[cfg(any(
-    miri,
-    not(any(
-        windows,
-        target_os = "linux",
-        target_os = "macos",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "netbsd",
-    ))
-))]
+// MUELLE: sled's thread-less pool (its own, for miri and other platforms)
+// on every platform: work runs on the caller's thread, so opening the
+// database starts no threads (see MUELLE.md).
 mod threadpool {
     use super::{OneShot, Result};
 
@@ -244,20 +235,6 @@ mod threadpool {
         Ok(promise)
     }
 }
-
-#[cfg(all(
-    not(miri),
-    any(
-        windows,
-        target_os = "linux",
-        target_os = "macos",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "openbsd",
-        target_os = "netbsd",
-    )
-))]
-mod threadpool;
 
 #[cfg(all(
     not(miri),

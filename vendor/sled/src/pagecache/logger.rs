@@ -20,6 +20,9 @@ pub struct Log {
     /// iobufs is the underlying lock-free IO write buffer.
     pub(crate) iobufs: Arc<IoBufs>,
     pub(crate) config: RunningConfig,
+    /// MUELLE: the stable lsn at start; unchanged at drop means this
+    /// process wrote nothing to the log, and its drop needs no fsync.
+    stable_at_start: Lsn,
 }
 
 impl Log {
@@ -27,8 +30,9 @@ impl Log {
     /// and optionally start the periodic buffer flush thread.
     pub fn start(config: RunningConfig, snapshot: &Snapshot) -> Result<Self> {
         let iobufs = Arc::new(IoBufs::start(config.clone(), snapshot)?);
+        let stable_at_start = iobufs.stable();
 
-        Ok(Self { iobufs, config })
+        Ok(Self { iobufs, config, stable_at_start })
     }
 
     /// Flushes any pending IO buffers to disk to ensure durability.
@@ -463,7 +467,10 @@ impl Drop for Log {
             error!("failed to flush from IoBufs::drop: {}", e);
         }
 
-        if !self.config.temporary {
+        // MUELLE: recovery synced what it wrote; a process that wrote
+        // nothing to the log since (a read-only command) skips the fsync.
+        let wrote = self.iobufs.stable() != self.stable_at_start;
+        if !self.config.temporary && wrote {
             self.config.file.sync_all().unwrap();
         }
 

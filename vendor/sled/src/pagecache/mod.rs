@@ -18,6 +18,7 @@ mod parallel_io_unix;
 #[cfg(all(windows, not(miri)))]
 mod parallel_io_windows;
 mod reservation;
+mod muelle;
 mod segment;
 mod snapshot;
 

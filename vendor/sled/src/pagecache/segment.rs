@@ -632,14 +632,35 @@ impl SegmentAccountant {
             }
         }
 
+        let mut zeroed = false;
         for segment_base in to_free {
             self.free_segment(segment_base)?;
             io_fail!(self.config, "zero garbage segment SA");
+            // MUELLE: a free segment zeroed by an earlier open is not
+            // rewritten at every open, nor one `free_segment` just cut off
+            // the end of the file (sled truncated on its I/O thread, which
+            // usually lost the race to this write; inline, the write would
+            // bring the segment back at every open).
+            if !self.free.contains(&segment_base)
+                || super::muelle::file_holds_zeros(
+                    &self.config.file,
+                    segment_base,
+                    self.config.segment_size,
+                )?
+            {
+                continue;
+            }
             pwrite_all(
                 &self.config.file,
                 &*vec![MessageKind::Corrupted.into(); self.config.segment_size],
                 segment_base,
             )?;
+            zeroed = true;
+        }
+        // MUELLE: synced here rather than by the fsync at close, which a
+        // process that writes nothing to the log skips.
+        if zeroed && !self.config.temporary {
+            self.config.file.sync_all()?;
         }
 
         // we want to complete all truncations because

@@ -218,6 +218,7 @@ fn advance_snapshot(
     trace!("building on top of old snapshot: {:?}", snapshot);
 
     let old_stable_lsn = snapshot.stable_lsn;
+    let old_active_segment = snapshot.active_segment;
 
     while let Some((log_kind, pid, lsn, ptr, sz)) = iter.next() {
         trace!(
@@ -270,6 +271,9 @@ fn advance_snapshot(
     #[cfg(feature = "testing")]
     let mut shred_point = None;
 
+    // MUELLE: the log's tail after the recovered tip already read as zeros.
+    let mut tail_clean = false;
+
     let snapshot = if db_is_empty {
         trace!("db is empty, returning default snapshot");
         if snapshot != Snapshot::default() {
@@ -311,13 +315,12 @@ fn advance_snapshot(
             trace!("bumping snapshot.stable_lsn to {}", bumped);
             (bumped, None)
         } else {
-            if let Some(BasedBuf { offset, .. }) = iter.segment_base {
+            if let Some(BasedBuf { offset, ref buf }) = iter.segment_base {
                 // either situation 3 or situation 4. we need to zero the
                 // tail of the segment after the recovered tip
                 let shred_len = config.segment_size
                     - usize::try_from(segment_progress).unwrap()
                     - 1;
-                let shred_zone = vec![MessageKind::Corrupted.into(); shred_len];
                 let shred_base =
                     offset + LogOffset::try_from(segment_progress).unwrap();
 
@@ -326,16 +329,32 @@ fn advance_snapshot(
                     shred_point = Some(shred_base);
                 }
 
-                debug!(
-                    "zeroing the end of the recovered segment at lsn {} between lids {} and {}",
-                    config.normalize(iterated_lsn),
-                    shred_base,
-                    shred_base + shred_len as LogOffset
-                );
-                pwrite_all(&config.file, &shred_zone, shred_base)?;
-                config.file.sync_all()?;
+                // MUELLE: a tail that already reads as zeros (an open after
+                // a clean shutdown: the previous open zeroed it, and writes
+                // since ended at the tip) is not rewritten.
+                let progress = usize::try_from(segment_progress).unwrap();
+                if super::muelle::holds_zeros(buf, progress, shred_len) {
+                    super::muelle::sync_range(
+                        &config.file,
+                        shred_base,
+                        shred_len,
+                    )?;
+                    tail_clean = true;
+                } else {
+                    let shred_zone =
+                        vec![MessageKind::Corrupted.into(); shred_len];
+
+                    debug!(
+                        "zeroing the end of the recovered segment at lsn {} between lids {} and {}",
+                        config.normalize(iterated_lsn),
+                        shred_base,
+                        shred_base + shred_len as LogOffset
+                    );
+                    pwrite_all(&config.file, &shred_zone, shred_base)?;
+                    config.file.sync_all()?;
+                }
             }
-            (iterated_lsn, iter.segment_base.map(|bb| bb.offset))
+            (iterated_lsn, iter.segment_base.as_ref().map(|bb| bb.offset))
         };
 
         if stable_lsn < snapshot.stable_lsn.unwrap_or(0) {
@@ -361,7 +380,23 @@ fn advance_snapshot(
         return Err(Error::corruption(None));
     }
 
-    if snapshot.stable_lsn > old_stable_lsn {
+    // MUELLE: the snapshot on disk stays as it is while the log since it
+    // lies in the segment it names as active and recovery found no tear
+    // (a clean tail, no torn segments). Replaying that segment from the
+    // older snapshot gives this one again (sled 0.34 writes snapshots only
+    // here, so its recovery is built to replay a long log), the segment is
+    // read whole at every open anyway, and recovery from that snapshot
+    // reads no other segment, so freeing or zeroing older ones cannot
+    // change it. A new snapshot is written once the log moves on to
+    // another segment, and after a crash, as sled always did.
+    let replay_stays_in_segment = tail_clean
+        && iter.segments.is_empty()
+        && old_active_segment.is_some()
+        && old_active_segment == snapshot.active_segment
+        && old_stable_lsn.map(|lsn| config.normalize(lsn))
+            == snapshot.stable_lsn.map(|lsn| config.normalize(lsn));
+
+    if snapshot.stable_lsn > old_stable_lsn && !replay_stays_in_segment {
         write_snapshot(config, &snapshot)?;
     }
 
@@ -457,6 +492,14 @@ pub fn read_snapshot_or_default(config: &RunningConfig) -> Result<Snapshot> {
 /// Returns `Ok(Some(snapshot))` if there was nothing written.
 fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
     let mut candidates = config.get_snapshot_files()?;
+    // MUELLE: a `.generating` file is a snapshot whose writer was killed
+    // before its rename; the previous snapshot is still there (removed only
+    // after the rename), and the next snapshot written removes this one.
+    // sled 0.34.7 read it as the newest and never opened again
+    // (spacejam/sled#1527).
+    candidates.retain(|path| {
+        !path.to_string_lossy().ends_with(".generating")
+    });
     if candidates.is_empty() {
         debug!("no previous snapshot found");
         return Ok(None);
@@ -542,8 +585,13 @@ fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
 
     let parent = path_1.parent().unwrap();
     std::fs::create_dir_all(parent)?;
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create(true).open(&path_1)?;
+    // MUELLE: truncate, or a longer leftover of a killed writer would
+    // trail this snapshot and fail its checksum.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path_1)?;
 
     // write the snapshot bytes, followed by a crc64 checksum at the end
     io_fail!(config, "snap write");

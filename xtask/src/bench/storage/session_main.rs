@@ -1,8 +1,8 @@
 //! `store-session ROOT read|write NAME`: one metadata store session, as a
 //! `muelle volume` command has it, timed inside this process. A helper of
 //! `cargo xtask bench storage` (built with `--features store-session`),
-//! which runs it once per sample: sled starts its thread pool once per
-//! process, and a command is one process.
+//! which runs it once per sample: a command is one process, and opens the
+//! store once.
 //!
 //! - `read`: open, get the volume NAME, close.
 //! - `write`: open, insert a copy of NAME as `NAME-session` (or remove that
