@@ -60,7 +60,8 @@ pub struct UnifiedMount {
 }
 
 /// How the host arranges its cgroups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Only v1 hierarchies.
     V1,

@@ -11,6 +11,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, Spec};
+use serde_json::value::RawValue;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
@@ -19,7 +20,7 @@ use crate::process::channel::{self, Channel, Message};
 use crate::process::clone::{Forked, clone_into};
 use crate::process::init::{self, InitArgs};
 use crate::rootfs::CgroupMount;
-use crate::state::{ContainerId, Record, StateRoot, Status, now_rfc3339, process_start_time};
+use crate::state::{ContainerId, Record, StateRoot, Status, process_start_time};
 use crate::{console, hooks};
 
 pub struct CreateOptions {
@@ -64,22 +65,23 @@ impl Drop for Undo<'_> {
     }
 }
 
-pub fn load_spec(bundle: &Path) -> Result<(PathBuf, Spec)> {
+/// The bundle's spec, and its text: the record keeps the text as it is.
+fn load_spec(bundle: &Path) -> Result<(PathBuf, Spec, Box<RawValue>)> {
     let bundle =
         std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
     let path = bundle.join("config.json");
-    let spec = Spec::load(&path).map_err(|e| Error::Spec {
+    let invalid = |reason: String| Error::Spec {
         path: path.clone(),
-        // oci-spec's own text ("io operation failed") hides the cause.
-        reason: std::error::Error::source(&e)
-            .map(|cause| cause.to_string())
-            .unwrap_or_else(|| e.to_string()),
-    })?;
-    Ok((bundle, spec))
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
+    let spec: Spec = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let raw = RawValue::from_string(text).map_err(|e| invalid(e.to_string()))?;
+    Ok((bundle, spec, raw))
 }
 
 pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
-    let (bundle, spec) = load_spec(&opts.bundle)?;
+    let (bundle, spec, spec_json) = load_spec(&opts.bundle)?;
     let process = spec
         .process()
         .clone()
@@ -106,6 +108,12 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         .map(console::connect)
         .transpose()?;
 
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id.as_str())?;
+
     root.create_dir(&opts.id)?;
     let mut undo = Undo {
         root,
@@ -114,18 +122,17 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         child: None,
         armed: true,
     };
-    // Recorded before anything else exists (pid 0 reads as stopped), so
-    // that if this command is killed half-way, `delete` still finds the
-    // cgroup to remove.
-    let mut record = Record {
-        id: opts.id.clone(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: now_rfc3339(),
-        spec: spec.clone(),
-    };
+    // Recorded before anything else exists (without an init it reads as
+    // stopped), so that if this command is killed half-way, `delete` still
+    // finds the cgroup to remove.
+    let mut record = Record::new(
+        opts.id.clone(),
+        bundle.clone(),
+        rootfs.clone(),
+        &spec,
+        spec_json,
+        cgroup.clone(),
+    );
     root.save(&record)?;
     let fifo_path = root.exec_fifo(&opts.id);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
@@ -135,11 +142,6 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .context(|| format!("opening {}", fifo_path.display()))?;
 
-    let cgroups_path = linux
-        .cgroups_path()
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id.as_str())?;
     cgroup.create()?;
     undo.cgroup = Some(cgroup);
     let cgroup = undo.cgroup.as_ref().expect("just set");
@@ -210,7 +212,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     }
     record.pid_start_time = process_start_time(pid.as_raw())
         .ok_or_else(|| Error::Init("the container's init exited before it was ready".into()))?;
-    root.save(&record)?;
+    root.save_init(&opts.id, record.pid, record.pid_start_time)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
     }
