@@ -245,9 +245,17 @@ fn with_device_defaults(
     let mut resources = resources.clone();
     if let Some(rules) = resources.devices().as_ref().filter(|r| !r.is_empty()) {
         let mut rules = rules.clone();
-        rules.extend(crate::rootfs::devices::cgroup_allow_rules(
-            linux.devices().as_deref().unwrap_or(&[]),
-        ));
+        for rule in
+            crate::rootfs::devices::cgroup_allow_rules(linux.devices().as_deref().unwrap_or(&[]))
+        {
+            // A rule in force already (no deny after it) would change
+            // nothing: docker's and the engine's specs list these very
+            // rules, and each is a write to devices.allow on cgroup v1.
+            let in_force = rules.iter().rposition(|r| !r.allow()).map_or(0, |i| i + 1);
+            if !rules[in_force..].contains(&rule) {
+                rules.push(rule);
+            }
+        }
         resources.set_devices(Some(rules));
     }
     resources
@@ -400,4 +408,55 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::write(&tmp, pid.to_string())
         .context(|| format!("writing pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).context(|| format!("writing pid file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(json: &str) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+        serde_json::from_str(json).expect("rules")
+    }
+
+    fn with_defaults(spec_rules: &str) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+        let resources: oci_spec::runtime::LinuxResources =
+            serde_json::from_str(&format!(r#"{{"devices": {spec_rules}}}"#)).expect("resources");
+        let linux = oci_spec::runtime::Linux::default();
+        with_device_defaults(&resources, &linux)
+            .devices()
+            .clone()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn default_device_rules_the_spec_has_already_are_not_repeated() {
+        let defaults = crate::rootfs::devices::cgroup_allow_rules(&[]);
+        let deny_all = r#"[{"allow": false, "access": "rwm"}]"#;
+        // Deny all, then the defaults: nothing to add.
+        let mut spec = rules(deny_all);
+        spec.extend(defaults.iter().cloned());
+        let json = serde_json::to_string(&spec).expect("json");
+        assert_eq!(with_defaults(&json), spec);
+        // Only those missing are added.
+        let mut spec = rules(deny_all);
+        spec.push(defaults[2].clone());
+        let json = serde_json::to_string(&spec).expect("json");
+        let got = with_defaults(&json);
+        assert_eq!(got.len(), 1 + defaults.len());
+        assert_eq!(got.iter().filter(|r| **r == defaults[2]).count(), 1);
+    }
+
+    #[test]
+    fn a_default_rule_denied_after_the_spec_allowed_it_comes_again() {
+        let defaults = crate::rootfs::devices::cgroup_allow_rules(&[]);
+        let mut spec = rules(r#"[{"allow": false, "access": "rwm"}]"#);
+        spec.push(defaults[2].clone());
+        spec.extend(rules(
+            r#"[{"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]"#,
+        ));
+        let json = serde_json::to_string(&spec).expect("json");
+        let got = with_defaults(&json);
+        // The list still ends with every default allowed.
+        assert_eq!(&got[got.len() - defaults.len()..], &defaults[..]);
+    }
 }
