@@ -375,6 +375,23 @@ fn a_read_only_root_keeps_its_tmpfs_writable() {
 }
 
 #[test]
+fn the_cgroup_mount_is_read_only_all_the_way_down() {
+    require_root!();
+    let rt = Runtime::new();
+    // Every mount at or under /sys/fs/cgroup (on cgroup v1 a tmpfs with a
+    // bind per hierarchy) is ro, nosuid, nodev, noexec; nothing can be made
+    // there, not even in the container's own cgroup.
+    let script = r#"awk '$5 ~ "^/sys/fs/cgroup" { n++; if ($6 !~ /(^|,)ro(,|$)/ || $6 !~ /nosuid/ || $6 !~ /nodev/ || $6 !~ /noexec/) bad++ } END { print (n > 0), bad + 0 }' /proc/self/mountinfo
+        mkdir /sys/fs/cgroup/x 2>/dev/null; echo top=$?
+        for d in /sys/fs/cgroup/*/; do mkdir ${d}y 2>/dev/null && echo made ${d}y; done; echo done"#;
+    let bundle = Bundle::new(&["sh", "-c", script]);
+    let (out, id) = rt.run_bundle(&bundle, "cgroup-ro");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 0\ntop=1\ndone\n", "{}", stderr(&out));
+    assert_gone(&rt, &id);
+}
+
+#[test]
 fn masked_paths_show_nothing() {
     require_root!();
     let rt = Runtime::new();
