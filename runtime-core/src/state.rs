@@ -345,6 +345,15 @@ impl StateRoot {
 
     pub fn remove(&self, id: &ContainerId) -> Result<()> {
         let dir = self.container_dir(id);
+        // The files a container has, then the folder: five calls where a
+        // walk of the folder takes eleven. Anything else there takes the
+        // walk.
+        for name in [STATE_FILE, INIT_LINK, EXEC_FIFO, ".state.json.tmp"] {
+            let _ = fs::remove_file(dir.join(name));
+        }
+        if fs::remove_dir(&dir).is_ok() {
+            return Ok(());
+        }
         match fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
                 context: format!("removing {}", dir.display()),
@@ -386,7 +395,7 @@ impl StateRoot {
 /// What the kernel says of a process: alive (and which start time), or gone.
 /// A zombie counts as gone: it will never run again.
 pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::kernel_files::read(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     // The command name (field 2) may hold spaces and parentheses: fields
     // after it are counted from the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];

@@ -507,6 +507,37 @@ fn a_spec_device_is_created_and_usable() {
     assert_gone(&rt, &id);
 }
 
+#[test]
+fn spec_devices_get_their_exact_mode_and_owner_in_any_folder() {
+    require_root!();
+    let rt = Runtime::new();
+    // Modes the umask would cut, an owner that is not root, a folder of
+    // their own: each device comes out as the spec says.
+    let mut bundle = Bundle::new(&[
+        "sh",
+        "-c",
+        "stat -c '%n %F %t:%T %a %u:%g' /dev/null /dev/net/null2 /dev/zero2 && echo x > /dev/net/null2 && echo written",
+    ]);
+    bundle.edit(|s| {
+        s["linux"]["devices"] = json!([
+            { "path": "/dev/net/null2", "type": "c", "major": 1, "minor": 3,
+              "fileMode": 0o666, "uid": 1000, "gid": 1000 },
+            { "path": "/dev/zero2", "type": "c", "major": 1, "minor": 5,
+              "fileMode": 0o600, "uid": 0, "gid": 0 }
+        ]);
+    });
+    let (out, id) = rt.run_bundle(&bundle, "devmode");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "/dev/null character special file 1:3 666 0:0\n\
+         /dev/net/null2 character special file 1:3 666 1000:1000\n\
+         /dev/zero2 character special file 1:5 600 0:0\n\
+         written\n"
+    );
+    assert_gone(&rt, &id);
+}
+
 // ---------------------------------------------------------------------------
 // sysctl
 

@@ -117,7 +117,7 @@ impl<'a> Writer<'a> {
 /// Reads the file `name` of the cgroup `dir`.
 pub(super) fn read(dir: &Path, name: &str) -> Result<String, CgroupError> {
     let path = file_path(dir, name)?;
-    std::fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })
+    crate::kernel_files::read(&path).map_err(|source| CgroupError::Read { path, source })
 }
 
 /// Reads the file `name` of the cgroup `dir`; `None` when it does not exist.

@@ -82,7 +82,7 @@ impl Layout {
     /// Reads `/proc/self/mountinfo` once.
     pub fn detect() -> Result<Layout, CgroupError> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        let text = crate::kernel_files::read(path).map_err(|source| CgroupError::Read {
             path: path.to_path_buf(),
             source,
         })?;

@@ -89,6 +89,8 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     if crate::process::sealed_exe::needed_for(process.capabilities().as_ref()) {
         crate::process::sealed_exe::required()?;
     }
+    // Read now, so that init inherits it instead of reading /proc itself.
+    crate::capabilities::last_cap();
     let rootfs = rootfs_path(&bundle, &spec)?;
     let terminal = process.terminal().unwrap_or(false);
     console::check_console_request(terminal, opts.console_socket.is_some(), !opts.foreground)?;

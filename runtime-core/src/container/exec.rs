@@ -55,6 +55,8 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
     {
         crate::process::sealed_exe::required()?;
     }
+    // Read now, so that the forked process inherits it.
+    crate::capabilities::last_cap();
     let terminal = opts.process.terminal().unwrap_or(false);
     console::check_console_request(terminal, opts.console_socket.is_some(), opts.detach)?;
     let seccomp = spec

@@ -89,7 +89,7 @@ pub fn prepare(cx: &Setup<'_>) -> Result<()> {
     if dev_is_tmpfs {
         let devices = devices::plan(linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]))?;
         devices::create(&root, &devices, cx.in_user_namespace)?;
-        devices::create_links(cx.rootfs, with_pts)?;
+        devices::create_links(&root, with_pts)?;
     }
     Ok(())
 }
