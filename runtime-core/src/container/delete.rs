@@ -41,9 +41,8 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
     // orphans of an init that had no pid namespace of its own.
     kill_cgroup(cgroup)?;
     wait_until_gone(&record)?;
-    if cgroup.exists() {
-        cgroup.destroy()?;
-    }
+    // Folders that are gone already are no error.
+    cgroup.destroy()?;
     root.remove(id)?;
     if let Some(poststop) = record.hooks.as_ref().and_then(|h| h.poststop().as_deref()) {
         let state = super::hook_state(&record, Status::Stopped);
@@ -62,15 +61,17 @@ fn kill_init(record: &crate::state::Record) {
 }
 
 fn kill_cgroup(cgroup: &crate::cgroups::Cgroup) -> Result<()> {
-    if !cgroup.exists() {
-        return Ok(());
-    }
-    for pid in cgroup
+    // Unreadable: the cgroup is gone (or was never made).
+    let pids: Vec<i32> = cgroup
         .procs()
         .unwrap_or_default()
         .into_iter()
         .filter(|p| *p > 0)
-    {
+        .collect();
+    if pids.is_empty() {
+        return Ok(());
+    }
+    for pid in pids {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
     // A frozen process dies of SIGKILL only once thawed.
