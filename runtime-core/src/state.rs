@@ -252,13 +252,18 @@ impl StateRoot {
     /// Creates the container's folder; fails if the id is taken.
     pub fn create_dir(&self, id: &ContainerId) -> Result<PathBuf> {
         use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(&self.root)
-            .context(|| format!("creating state root {}", self.root.display()))?;
         let dir = self.container_dir(id);
-        match fs::DirBuilder::new().mode(0o711).create(&dir) {
+        let mut made = fs::DirBuilder::new().mode(0o711).create(&dir);
+        // The state root is made with the first container only.
+        if matches!(&made, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(&self.root)
+                .context(|| format!("creating state root {}", self.root.display()))?;
+            made = fs::DirBuilder::new().mode(0o711).create(&dir);
+        }
+        match made {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Err(Error::Exists(id.to_string()))
@@ -507,6 +512,18 @@ mod tests {
         );
         // Once: a second init is refused.
         assert!(root.save_init(&rec.id, 1, 1).is_err());
+    }
+
+    #[test]
+    fn the_state_root_is_made_with_the_first_container() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = StateRoot::new(dir.path().join("a/b"));
+        let id: ContainerId = "c".parse().expect("id");
+        root.create_dir(&id).expect("first");
+        assert!(dir.path().join("a/b/c").is_dir());
+        assert!(matches!(root.create_dir(&id), Err(Error::Exists(_))));
+        let other: ContainerId = "d".parse().expect("id");
+        root.create_dir(&other).expect("second");
     }
 
     #[test]
