@@ -233,7 +233,7 @@ fn index(cap: Capability) -> u8 {
 pub fn last_cap() -> u8 {
     static LAST_CAP: OnceLock<u8> = OnceLock::new();
     *LAST_CAP.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        crate::kernel_files::read(std::path::Path::new("/proc/sys/kernel/cap_last_cap"))
             .ok()
             .and_then(|text| text.trim().parse::<u8>().ok())
             .filter(|last| *last < 64)

@@ -12,6 +12,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod hooks;
+mod kernel_files;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -375,6 +375,23 @@ fn a_read_only_root_keeps_its_tmpfs_writable() {
 }
 
 #[test]
+fn the_cgroup_mount_is_read_only_all_the_way_down() {
+    require_root!();
+    let rt = Runtime::new();
+    // Every mount at or under /sys/fs/cgroup (on cgroup v1 a tmpfs with a
+    // bind per hierarchy) is ro, nosuid, nodev, noexec; nothing can be made
+    // there, not even in the container's own cgroup.
+    let script = r#"awk '$5 ~ "^/sys/fs/cgroup" { n++; if ($6 !~ /(^|,)ro(,|$)/ || $6 !~ /nosuid/ || $6 !~ /nodev/ || $6 !~ /noexec/) bad++ } END { print (n > 0), bad + 0 }' /proc/self/mountinfo
+        mkdir /sys/fs/cgroup/x 2>/dev/null; echo top=$?
+        for d in /sys/fs/cgroup/*/; do mkdir ${d}y 2>/dev/null && echo made ${d}y; done; echo done"#;
+    let bundle = Bundle::new(&["sh", "-c", script]);
+    let (out, id) = rt.run_bundle(&bundle, "cgroup-ro");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 0\ntop=1\ndone\n", "{}", stderr(&out));
+    assert_gone(&rt, &id);
+}
+
+#[test]
 fn masked_paths_show_nothing() {
     require_root!();
     let rt = Runtime::new();
@@ -486,6 +503,37 @@ fn a_spec_device_is_created_and_usable() {
     assert_eq!(
         stdout(&out),
         "character special file a:e5 640 0:5\nopened\n"
+    );
+    assert_gone(&rt, &id);
+}
+
+#[test]
+fn spec_devices_get_their_exact_mode_and_owner_in_any_folder() {
+    require_root!();
+    let rt = Runtime::new();
+    // Modes the umask would cut, an owner that is not root, a folder of
+    // their own: each device comes out as the spec says.
+    let mut bundle = Bundle::new(&[
+        "sh",
+        "-c",
+        "stat -c '%n %F %t:%T %a %u:%g' /dev/null /dev/net/null2 /dev/zero2 && echo x > /dev/net/null2 && echo written",
+    ]);
+    bundle.edit(|s| {
+        s["linux"]["devices"] = json!([
+            { "path": "/dev/net/null2", "type": "c", "major": 1, "minor": 3,
+              "fileMode": 0o666, "uid": 1000, "gid": 1000 },
+            { "path": "/dev/zero2", "type": "c", "major": 1, "minor": 5,
+              "fileMode": 0o600, "uid": 0, "gid": 0 }
+        ]);
+    });
+    let (out, id) = rt.run_bundle(&bundle, "devmode");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "/dev/null character special file 1:3 666 0:0\n\
+         /dev/net/null2 character special file 1:3 666 1000:1000\n\
+         /dev/zero2 character special file 1:5 600 0:0\n\
+         written\n"
     );
     assert_gone(&rt, &id);
 }

@@ -248,6 +248,32 @@ fn a_missing_command_fails_create_and_leaves_nothing() {
 }
 
 #[test]
+fn a_cgroup_value_the_kernel_refuses_fails_create_and_leaves_nothing() {
+    require_root!();
+    let rt = Runtime::new();
+    // A value the kernel refuses, after the state folder and the cgroup
+    // were made: everything comes down again.
+    let mut bundle = Bundle::new(&["true"]);
+    bundle.edit(|s| s["linux"]["resources"]["cpu"] = serde_json::json!({ "cpus": "4095" }));
+    let id = rt.id("badcpus");
+    let out = rt.run(&["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("4095"), "{err}");
+    assert_gone(&rt, &id);
+    // Nor a process: init, forked from the runtime, has its command line.
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(
+            !cmdline.contains(&id),
+            "process {:?} of {id} left behind",
+            entry.file_name()
+        );
+    }
+}
+
+#[test]
 fn bad_input_gets_one_clear_line() {
     require_root!();
     let rt = Runtime::new();

@@ -95,14 +95,8 @@ impl Engine {
             Err(runtime_core::Error::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let cgroups_path = record
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .map(|p| p.to_string_lossy().into_owned());
-        let cgroup = runtime_core::cgroups::Cgroup::new(cgroups_path.as_deref(), id.as_str())
-            .map_err(runtime_core::Error::from)?;
+        // Where create put it: no read of the host's mount table.
+        let cgroup = &record.cgroup;
         if !cgroup.exists() {
             return Ok(None);
         }

@@ -102,7 +102,10 @@ pub struct SpecFacts {
 
 impl SpecFacts {
     pub fn of(spec: &oci_spec::runtime::Spec) -> SpecFacts {
-        let process = spec.process().as_ref();
+        SpecFacts::of_process(spec.process().as_ref())
+    }
+
+    fn of_process(process: Option<&oci_spec::runtime::Process>) -> SpecFacts {
         SpecFacts {
             terminal: process.is_some_and(|p| p.terminal().unwrap_or(false)),
             sealed_exe: process.is_some_and(|p| {
@@ -113,9 +116,15 @@ impl SpecFacts {
 
     /// The facts of the bundle's config.json; none if it cannot be read.
     pub fn read(bundle: &Path) -> Option<SpecFacts> {
-        oci_spec::runtime::Spec::load(bundle.join("config.json"))
-            .ok()
-            .map(|spec| SpecFacts::of(&spec))
+        /// Only the process is built; the rest (docker's seccomp profile
+        /// above all) is skipped over.
+        #[derive(Deserialize)]
+        struct ProcessOnly {
+            process: Option<oci_spec::runtime::Process>,
+        }
+        let text = std::fs::read(bundle.join("config.json")).ok()?;
+        let process = serde_json::from_slice::<ProcessOnly>(&text).ok()?.process;
+        Some(SpecFacts::of_process(process.as_ref()))
     }
 }
 

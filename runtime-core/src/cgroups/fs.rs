@@ -60,10 +60,64 @@ fn write_path(path: &Path, value: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes one value after another to files of one cgroup, keeping the
+/// last file open: a list of device rules costs an open per file, not per
+/// rule. cgroupfs reads each `write(2)` as a request of its own, whatever
+/// the offset.
+pub(super) struct Writer<'a> {
+    dir: &'a Path,
+    open: Option<(&'a str, PathBuf, std::fs::File)>,
+}
+
+impl<'a> Writer<'a> {
+    pub(super) fn new(dir: &'a Path) -> Writer<'a> {
+        Writer { dir, open: None }
+    }
+
+    pub(super) fn write(&mut self, name: &'a str, value: &str) -> Result<(), CgroupError> {
+        if self.open.as_ref().is_none_or(|(open, ..)| *open != name) {
+            self.open = None;
+            let path = file_path(self.dir, name)?;
+            let file = OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|source| CgroupError::Write {
+                    path: path.clone(),
+                    value: value.to_owned(),
+                    source,
+                })?;
+            self.open = Some((name, path, file));
+        }
+        let (_, path, file) = self.open.as_mut().expect("just opened");
+        let result = (|| {
+            #[cfg(test)]
+            if !hooks::before_write(path, value)? {
+                return Ok(());
+            }
+            let written = file.write(value.as_bytes())?;
+            if written != value.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("short write: {written} of {} bytes", value.len()),
+                ));
+            }
+            #[cfg(test)]
+            hooks::record_write(path, value);
+            Ok(())
+        })();
+        result.map_err(|source| CgroupError::Write {
+            path: path.clone(),
+            value: value.to_owned(),
+            source,
+        })
+    }
+}
+
 /// Reads the file `name` of the cgroup `dir`.
 pub(super) fn read(dir: &Path, name: &str) -> Result<String, CgroupError> {
     let path = file_path(dir, name)?;
-    std::fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })
+    crate::kernel_files::read(&path).map_err(|source| CgroupError::Read { path, source })
 }
 
 /// Reads the file `name` of the cgroup `dir`; `None` when it does not exist.

@@ -60,7 +60,8 @@ pub struct UnifiedMount {
 }
 
 /// How the host arranges its cgroups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Only v1 hierarchies.
     V1,
@@ -81,7 +82,7 @@ impl Layout {
     /// Reads `/proc/self/mountinfo` once.
     pub fn detect() -> Result<Layout, CgroupError> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        let text = crate::kernel_files::read(path).map_err(|source| CgroupError::Read {
             path: path.to_path_buf(),
             source,
         })?;

@@ -137,7 +137,7 @@ impl CgroupError {
 }
 
 /// The container's directory in one v1 hierarchy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct V1Dir {
     controllers: Vec<String>,
     mount: PathBuf,
@@ -151,14 +151,16 @@ impl V1Dir {
 }
 
 /// The container's directory in the cgroup2 tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct UnifiedDir {
     mount: PathBuf,
     path: PathBuf,
 }
 
-/// One container's cgroup across all hierarchies of the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One container's cgroup across all hierarchies of the host. It is
+/// serializable so that `create` records where it put the container and
+/// later verbs need not read the host's mount table again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cgroup {
     mode: Mode,
     v1: Vec<V1Dir>,

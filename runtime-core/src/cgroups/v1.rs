@@ -277,8 +277,9 @@ pub(super) fn set_blkio(dir: &Path, blkio: &LinuxBlockIo) -> Result<(), CgroupEr
 }
 
 pub(super) fn set_devices(dir: &Path, rules: &[devices::DeviceRule]) -> Result<(), CgroupError> {
+    let mut files = super::fs::Writer::new(dir);
     for (file, line) in devices::v1_lines(rules) {
-        write(dir, file, &line)?;
+        files.write(file, &line)?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, Spec};
+use serde_json::value::RawValue;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Result};
@@ -19,7 +20,7 @@ use crate::process::channel::{self, Channel, Message};
 use crate::process::clone::{Forked, clone_into};
 use crate::process::init::{self, InitArgs};
 use crate::rootfs::CgroupMount;
-use crate::state::{ContainerId, Record, StateRoot, Status, now_rfc3339, process_start_time};
+use crate::state::{ContainerId, Record, StateRoot, Status, process_start_time};
 use crate::{console, hooks};
 
 pub struct CreateOptions {
@@ -64,22 +65,23 @@ impl Drop for Undo<'_> {
     }
 }
 
-pub fn load_spec(bundle: &Path) -> Result<(PathBuf, Spec)> {
+/// The bundle's spec, and its text: the record keeps the text as it is.
+fn load_spec(bundle: &Path) -> Result<(PathBuf, Spec, Box<RawValue>)> {
     let bundle =
         std::fs::canonicalize(bundle).context(|| format!("bundle {}", bundle.display()))?;
     let path = bundle.join("config.json");
-    let spec = Spec::load(&path).map_err(|e| Error::Spec {
+    let invalid = |reason: String| Error::Spec {
         path: path.clone(),
-        // oci-spec's own text ("io operation failed") hides the cause.
-        reason: std::error::Error::source(&e)
-            .map(|cause| cause.to_string())
-            .unwrap_or_else(|| e.to_string()),
-    })?;
-    Ok((bundle, spec))
+        reason,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
+    let spec: Spec = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let raw = RawValue::from_string(text).map_err(|e| invalid(e.to_string()))?;
+    Ok((bundle, spec, raw))
 }
 
 pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
-    let (bundle, spec) = load_spec(&opts.bundle)?;
+    let (bundle, spec, spec_json) = load_spec(&opts.bundle)?;
     let process = spec
         .process()
         .clone()
@@ -87,6 +89,8 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     if crate::process::sealed_exe::needed_for(process.capabilities().as_ref()) {
         crate::process::sealed_exe::required()?;
     }
+    // Read now, so that init inherits it instead of reading /proc itself.
+    crate::capabilities::last_cap();
     let rootfs = rootfs_path(&bundle, &spec)?;
     let terminal = process.terminal().unwrap_or(false);
     console::check_console_request(terminal, opts.console_socket.is_some(), !opts.foreground)?;
@@ -106,6 +110,12 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         .map(console::connect)
         .transpose()?;
 
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id.as_str())?;
+
     root.create_dir(&opts.id)?;
     let mut undo = Undo {
         root,
@@ -114,18 +124,17 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         child: None,
         armed: true,
     };
-    // Recorded before anything else exists (pid 0 reads as stopped), so
-    // that if this command is killed half-way, `delete` still finds the
-    // cgroup to remove.
-    let mut record = Record {
-        id: opts.id.clone(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: now_rfc3339(),
-        spec: spec.clone(),
-    };
+    // Recorded before anything else exists (without an init it reads as
+    // stopped), so that if this command is killed half-way, `delete` still
+    // finds the cgroup to remove.
+    let mut record = Record::new(
+        opts.id.clone(),
+        bundle.clone(),
+        rootfs.clone(),
+        &spec,
+        spec_json,
+        cgroup.clone(),
+    );
     root.save(&record)?;
     let fifo_path = root.exec_fifo(&opts.id);
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
@@ -135,11 +144,6 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .context(|| format!("opening {}", fifo_path.display()))?;
 
-    let cgroups_path = linux
-        .cgroups_path()
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = Cgroup::new(cgroups_path.as_deref(), opts.id.as_str())?;
     cgroup.create()?;
     undo.cgroup = Some(cgroup);
     let cgroup = undo.cgroup.as_ref().expect("just set");
@@ -210,7 +214,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     }
     record.pid_start_time = process_start_time(pid.as_raw())
         .ok_or_else(|| Error::Init("the container's init exited before it was ready".into()))?;
-    root.save(&record)?;
+    root.save_init(&opts.id, record.pid, record.pid_start_time)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
     }
@@ -243,9 +247,17 @@ fn with_device_defaults(
     let mut resources = resources.clone();
     if let Some(rules) = resources.devices().as_ref().filter(|r| !r.is_empty()) {
         let mut rules = rules.clone();
-        rules.extend(crate::rootfs::devices::cgroup_allow_rules(
-            linux.devices().as_deref().unwrap_or(&[]),
-        ));
+        for rule in
+            crate::rootfs::devices::cgroup_allow_rules(linux.devices().as_deref().unwrap_or(&[]))
+        {
+            // A rule in force already (no deny after it) would change
+            // nothing: docker's and the engine's specs list these very
+            // rules, and each is a write to devices.allow on cgroup v1.
+            let in_force = rules.iter().rposition(|r| !r.allow()).map_or(0, |i| i + 1);
+            if !rules[in_force..].contains(&rule) {
+                rules.push(rule);
+            }
+        }
         resources.set_devices(Some(rules));
     }
     resources
@@ -398,4 +410,55 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::write(&tmp, pid.to_string())
         .context(|| format!("writing pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).context(|| format!("writing pid file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(json: &str) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+        serde_json::from_str(json).expect("rules")
+    }
+
+    fn with_defaults(spec_rules: &str) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+        let resources: oci_spec::runtime::LinuxResources =
+            serde_json::from_str(&format!(r#"{{"devices": {spec_rules}}}"#)).expect("resources");
+        let linux = oci_spec::runtime::Linux::default();
+        with_device_defaults(&resources, &linux)
+            .devices()
+            .clone()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn default_device_rules_the_spec_has_already_are_not_repeated() {
+        let defaults = crate::rootfs::devices::cgroup_allow_rules(&[]);
+        let deny_all = r#"[{"allow": false, "access": "rwm"}]"#;
+        // Deny all, then the defaults: nothing to add.
+        let mut spec = rules(deny_all);
+        spec.extend(defaults.iter().cloned());
+        let json = serde_json::to_string(&spec).expect("json");
+        assert_eq!(with_defaults(&json), spec);
+        // Only those missing are added.
+        let mut spec = rules(deny_all);
+        spec.push(defaults[2].clone());
+        let json = serde_json::to_string(&spec).expect("json");
+        let got = with_defaults(&json);
+        assert_eq!(got.len(), 1 + defaults.len());
+        assert_eq!(got.iter().filter(|r| **r == defaults[2]).count(), 1);
+    }
+
+    #[test]
+    fn a_default_rule_denied_after_the_spec_allowed_it_comes_again() {
+        let defaults = crate::rootfs::devices::cgroup_allow_rules(&[]);
+        let mut spec = rules(r#"[{"allow": false, "access": "rwm"}]"#);
+        spec.push(defaults[2].clone());
+        spec.extend(rules(
+            r#"[{"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]"#,
+        ));
+        let json = serde_json::to_string(&spec).expect("json");
+        let got = with_defaults(&json);
+        // The list still ends with every default allowed.
+        assert_eq!(&got[got.len() - defaults.len()..], &defaults[..]);
+    }
 }

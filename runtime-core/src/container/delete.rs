@@ -20,7 +20,7 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    let cgroup = super::cgroup_of(&record)?;
+    let cgroup = &record.cgroup;
     let status = crate::state::status(root, &record, || cgroup.is_frozen().unwrap_or(false));
     match status {
         Status::Stopped => {}
@@ -39,18 +39,12 @@ pub fn delete(root: &StateRoot, id: &ContainerId, force: bool) -> Result<()> {
     }
     // Whatever else is in the cgroup goes too: exec'd processes, and the
     // orphans of an init that had no pid namespace of its own.
-    kill_cgroup(&cgroup)?;
+    kill_cgroup(cgroup)?;
     wait_until_gone(&record)?;
-    if cgroup.exists() {
-        cgroup.destroy()?;
-    }
+    // Folders that are gone already are no error.
+    cgroup.destroy()?;
     root.remove(id)?;
-    if let Some(poststop) = record
-        .spec
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.poststop().as_deref())
-    {
+    if let Some(poststop) = record.hooks.as_ref().and_then(|h| h.poststop().as_deref()) {
         let state = super::hook_state(&record, Status::Stopped);
         if let Err(e) = hooks::run("poststop", poststop, &state) {
             tracing::warn!("{e}");
@@ -67,15 +61,17 @@ fn kill_init(record: &crate::state::Record) {
 }
 
 fn kill_cgroup(cgroup: &crate::cgroups::Cgroup) -> Result<()> {
-    if !cgroup.exists() {
-        return Ok(());
-    }
-    for pid in cgroup
+    // Unreadable: the cgroup is gone (or was never made).
+    let pids: Vec<i32> = cgroup
         .procs()
         .unwrap_or_default()
         .into_iter()
         .filter(|p| *p > 0)
-    {
+        .collect();
+    if pids.is_empty() {
+        return Ok(());
+    }
+    for pid in pids {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
     // A frozen process dies of SIGKILL only once thawed.

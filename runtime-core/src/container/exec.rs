@@ -43,10 +43,10 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
     let c = super::load(root, id)?;
     c.require(&[Status::Running, Status::Created], "exec", "running")?;
     let (record, cgroup) = (c.record, c.cgroup);
+    let spec = record.spec()?;
     let mut opts = opts;
-    inherit_from_container(&mut opts.process, &record.spec);
-    let container_caps = record
-        .spec
+    inherit_from_container(&mut opts.process, &spec);
+    let container_caps = spec
         .process()
         .as_ref()
         .and_then(|p| p.capabilities().as_ref());
@@ -55,10 +55,11 @@ pub fn exec(root: &StateRoot, id: &ContainerId, opts: ExecOptions) -> Result<i32
     {
         crate::process::sealed_exe::required()?;
     }
+    // Read now, so that the forked process inherits it.
+    crate::capabilities::last_cap();
     let terminal = opts.process.terminal().unwrap_or(false);
     console::check_console_request(terminal, opts.console_socket.is_some(), opts.detach)?;
-    let seccomp = record
-        .spec
+    let seccomp = spec
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())

@@ -30,7 +30,7 @@ pub(crate) struct Loaded {
 
 pub(crate) fn load(root: &StateRoot, id: &ContainerId) -> crate::Result<Loaded> {
     let record = root.load(id)?;
-    let cgroup = cgroup_of(&record)?;
+    let cgroup = record.cgroup.clone();
     let status = crate::state::status(root, &record, || cgroup.is_frozen().unwrap_or(false));
     Ok(Loaded {
         record,
@@ -58,17 +58,6 @@ impl Loaded {
             wanted,
         })
     }
-}
-
-/// The cgroup a recorded container was placed in.
-pub(crate) fn cgroup_of(record: &Record) -> crate::Result<Cgroup> {
-    let path = record
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned());
-    Ok(Cgroup::new(path.as_deref(), record.id.as_str())?)
 }
 
 /// The container's state as hooks receive it on stdin.

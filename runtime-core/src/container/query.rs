@@ -28,7 +28,7 @@ pub struct OciState {
 impl OciState {
     pub fn of(record: &Record, status: Status) -> OciState {
         OciState {
-            oci_version: record.spec.version().clone(),
+            oci_version: record.oci_version.clone(),
             id: record.id.to_string(),
             // A stopped container has no process; runc reports 0.
             pid: if status == Status::Stopped {
@@ -41,7 +41,7 @@ impl OciState {
             rootfs: record.rootfs.clone(),
             created: record.created.clone(),
             owner: String::new(),
-            annotations: record.spec.annotations().clone().unwrap_or_default(),
+            annotations: record.annotations.clone(),
         }
     }
 }
@@ -53,11 +53,7 @@ pub fn state(root: &StateRoot, id: &ContainerId) -> Result<OciState> {
 }
 
 fn status_of(root: &StateRoot, record: &Record) -> Status {
-    crate::state::status(root, record, || {
-        super::cgroup_of(record)
-            .and_then(|c| Ok(c.is_frozen()?))
-            .unwrap_or(false)
-    })
+    crate::state::status(root, record, || record.cgroup.is_frozen().unwrap_or(false))
 }
 
 /// One row of `list`.
@@ -83,7 +79,7 @@ pub fn list(root: &StateRoot) -> Result<Vec<Listed>> {
 /// The pids in the container's cgroup.
 pub fn processes(root: &StateRoot, id: &ContainerId) -> Result<Vec<i32>> {
     let record = root.load(id)?;
-    let cgroup = super::cgroup_of(&record)?;
+    let cgroup = &record.cgroup;
     if !cgroup.exists() {
         return Ok(Vec::new());
     }

@@ -34,12 +34,7 @@ pub fn start(root: &StateRoot, id: &ContainerId) -> Result<()> {
     drop(fifo);
     // Without the fifo the container reads as running from now on.
     std::fs::remove_file(&fifo_path).context(|| format!("removing {}", fifo_path.display()))?;
-    if let Some(poststart) = record
-        .spec
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.poststart().as_deref())
-    {
+    if let Some(poststart) = record.hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
         let state = super::hook_state(&record, Status::Running);
         // The container runs already: a failing poststart hook is reported,
         // as the spec says, without stopping it.

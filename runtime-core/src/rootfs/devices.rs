@@ -2,7 +2,7 @@
 //! random, urandom, tty) plus `linux.devices`, and the standard links.
 
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
@@ -82,8 +82,8 @@ pub fn plan(spec_devices: &[LinuxDevice]) -> Result<Vec<Device>> {
 /// Makes each device: mknod, or, inside a user namespace where mknod is not
 /// allowed, a bind mount of the host's node.
 pub fn create(root: &Root, devices: &[Device], bind_from_host: bool) -> Result<()> {
-    for d in devices {
-        if bind_from_host {
+    if bind_from_host {
+        for d in devices {
             let target = root.create_in(&d.path, Kind::File)?;
             mount(
                 Some(&d.path),
@@ -93,58 +93,97 @@ pub fn create(root: &Root, devices: &[Device], bind_from_host: bool) -> Result<(
                 None::<&str>,
             )
             .context(|| format!("binding device {} from the host", d.path.display()))?;
-            continue;
         }
+        return Ok(());
+    }
+    // mknod applies the umask: without one, each node has its exact mode
+    // at once (init sets the process's umask later, before exec).
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let result = make_nodes(root, devices);
+    nix::sys::stat::umask(umask);
+    result
+}
+
+fn make_nodes(root: &Root, devices: &[Device]) -> Result<()> {
+    let euid = nix::unistd::geteuid().as_raw();
+    let egid = nix::unistd::getegid().as_raw();
+    // Devices mostly share a folder (/dev): it is opened once.
+    let mut folder: Option<(&Path, OwnedFd, bool)> = None;
+    for d in devices {
         let parent_path = d.path.parent().unwrap_or(Path::new("/dev"));
-        let parent = root.create_in(parent_path, Kind::Dir)?;
-        // Reopen the parent as a real directory fd: mknodat needs one.
-        let dirfd = nix::fcntl::openat(
-            &parent,
-            ".",
-            nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .context(|| format!("opening {}", parent_path.display()))?;
+        if folder
+            .as_ref()
+            .is_none_or(|(path, ..)| *path != parent_path)
+        {
+            let parent = root.create_in(parent_path, Kind::Dir)?;
+            // Reopen the parent as a real directory fd: mknodat needs one.
+            let dirfd = nix::fcntl::openat(
+                &parent,
+                ".",
+                nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .context(|| format!("opening {}", parent_path.display()))?;
+            // A setgid folder gives new nodes its group.
+            let setgid = nix::sys::stat::fstat(&dirfd)
+                .context(|| format!("opening {}", parent_path.display()))?
+                .st_mode
+                & libc::S_ISGID
+                != 0;
+            folder = Some((parent_path, dirfd, setgid));
+        }
+        let (_, dirfd, setgid) = folder.as_ref().expect("just opened");
         let name = d.path.file_name().ok_or_else(|| {
             Error::InvalidSpec(format!("device path {} has no name", d.path.display()))
         })?;
         let c_name = CString::new(name.as_encoded_bytes())
             .map_err(|_| Error::InvalidSpec(format!("device path {:?}", d.path)))?;
         let dev = libc::makedev(d.major as u32, d.minor as u32);
-        // Remove what the image had there: a device path in the image may
-        // be a symlink or a regular file.
-        // SAFETY: plain syscalls on a valid fd and C string.
-        unsafe { libc::unlinkat(dirfd.as_raw_fd(), c_name.as_ptr(), 0) };
-        let rc = unsafe {
-            libc::mknodat(
-                dirfd.as_raw_fd(),
-                c_name.as_ptr(),
-                d.kind | (d.mode & 0o7777),
-                dev,
-            )
+        let mknod = || {
+            // SAFETY: a valid fd and C string.
+            let rc = unsafe {
+                libc::mknodat(
+                    dirfd.as_raw_fd(),
+                    c_name.as_ptr(),
+                    d.kind | (d.mode & 0o7777),
+                    dev,
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(nix::Error::last())
+            }
         };
-        if rc != 0 {
-            return Err(nix::Error::last())
-                .context(|| format!("creating device {}", d.path.display()));
+        match mknod() {
+            // Remove what the image had there (a symlink, a regular file)
+            // and try again.
+            Err(nix::errno::Errno::EEXIST) => {
+                // SAFETY: as above.
+                unsafe { libc::unlinkat(dirfd.as_raw_fd(), c_name.as_ptr(), 0) };
+                mknod()
+            }
+            other => other,
         }
-        // mknod applies the umask; set the exact mode and owner.
-        // SAFETY: as above.
-        unsafe {
-            libc::fchmodat(dirfd.as_raw_fd(), c_name.as_ptr(), d.mode & 0o7777, 0);
-            libc::fchownat(
-                dirfd.as_raw_fd(),
-                c_name.as_ptr(),
-                d.uid,
-                d.gid,
-                libc::AT_SYMLINK_NOFOLLOW,
-            );
+        .context(|| format!("creating device {}", d.path.display()))?;
+        if (d.uid, d.gid) != (euid, egid) || *setgid {
+            // SAFETY: as above.
+            unsafe {
+                libc::fchownat(
+                    dirfd.as_raw_fd(),
+                    c_name.as_ptr(),
+                    d.uid,
+                    d.gid,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                );
+            }
         }
     }
     Ok(())
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/ptmx → pts/ptmx, and /dev/core.
-pub fn create_links(rootfs: &Path, with_pts: bool) -> Result<()> {
+pub fn create_links(root: &Root, with_pts: bool) -> Result<()> {
     let mut links = vec![
         ("/proc/self/fd", "dev/fd"),
         ("/proc/self/fd/0", "dev/stdin"),
@@ -157,7 +196,6 @@ pub fn create_links(rootfs: &Path, with_pts: bool) -> Result<()> {
     if with_pts {
         links.push(("pts/ptmx", "dev/ptmx"));
     }
-    let root = Root::open(rootfs)?;
     let dev = root.create_in(Path::new("/dev"), Kind::Dir)?;
     let dev = nix::fcntl::openat(
         &dev,

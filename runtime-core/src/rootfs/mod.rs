@@ -89,7 +89,7 @@ pub fn prepare(cx: &Setup<'_>) -> Result<()> {
     if dev_is_tmpfs {
         let devices = devices::plan(linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]))?;
         devices::create(&root, &devices, cx.in_user_namespace)?;
-        devices::create_links(cx.rootfs, with_pts)?;
+        devices::create_links(&root, with_pts)?;
     }
     Ok(())
 }
@@ -276,9 +276,14 @@ fn mount_cgroup(
                 Some("mode=755"),
             )
             .context(what)?;
+            // The new tmpfs is ours alone (nothing of the container runs
+            // yet): its folders are made and opened by name, no symlink
+            // can be there.
+            let tmpfs = root.open_in(dest).context(what)?;
             for (name, host) in hierarchies {
                 let sub = dest.join(name);
-                let t = root.create_in(&sub, Kind::Dir)?;
+                let t = make_folder_in(&tmpfs, name)
+                    .context(|| format!("creating mount point {}", sub.display()))?;
                 mount(
                     Some(host.as_path()),
                     &proc_fd_path(&t),
@@ -287,21 +292,107 @@ fn mount_cgroup(
                     None::<&str>,
                 )
                 .context(|| format!("binding cgroup {} on {}", host.display(), sub.display()))?;
-                let t = root.open_in(&sub).context(what)?;
-                remount_bind(&proc_fd_path(&t), opts.remount_flags() | base).context(what)?;
             }
-            if opts.flags.contains(MsFlags::MS_RDONLY) {
-                let target = root.open_in(dest).context(what)?;
-                mount(
-                    None::<&str>,
-                    &proc_fd_path(&target),
-                    None::<&str>,
-                    MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base,
-                    Some("mode=755"),
-                )
-                .context(what)?;
+            // One mount_setattr(2) for the tmpfs and every bind on it; on
+            // kernels without it (before 5.12), one remount each.
+            let flags = opts.remount_flags() | base;
+            if set_tree_flags(&tmpfs, flags).is_err() {
+                for (name, _) in hierarchies {
+                    let sub = dest.join(name);
+                    let t = root.open_in(&sub).context(what)?;
+                    remount_bind(&proc_fd_path(&t), flags).context(what)?;
+                }
+                if opts.flags.contains(MsFlags::MS_RDONLY) {
+                    mount(
+                        None::<&str>,
+                        &proc_fd_path(&tmpfs),
+                        None::<&str>,
+                        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | base,
+                        Some("mode=755"),
+                    )
+                    .context(what)?;
+                }
             }
         }
+    }
+    Ok(())
+}
+
+/// mkdir `name` in `dir` and open it (O_PATH, not following a link).
+fn make_folder_in(dir: &std::os::fd::OwnedFd, name: &str) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let name = std::ffi::CString::new(name)
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: a valid descriptor and a NUL-terminated name.
+    if unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: as above; the result is checked before use.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just opened and own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets `flags` (read-only, nosuid, nodev, noexec, atime) on the mount
+/// `mount_root` is the root of and on every mount below it, in one call.
+/// Flags it cannot express, or a kernel without mount_setattr(2), are an
+/// error, for the caller to fall back to remounts.
+fn set_tree_flags(mount_root: &std::os::fd::OwnedFd, flags: MsFlags) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut attr = libc::mount_attr {
+        attr_set: 0,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut rest = flags;
+    for (ms, at) in [
+        (MsFlags::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+        (MsFlags::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+    ] {
+        if rest.contains(ms) {
+            attr.attr_set |= at;
+            rest.remove(ms);
+        }
+    }
+    for (ms, at) in [
+        (MsFlags::MS_RELATIME, libc::MOUNT_ATTR_RELATIME),
+        (MsFlags::MS_NOATIME, libc::MOUNT_ATTR_NOATIME),
+        (MsFlags::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
+    ] {
+        if rest.contains(ms) {
+            if attr.attr_clr & libc::MOUNT_ATTR__ATIME != 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            attr.attr_set |= at;
+            attr.attr_clr |= libc::MOUNT_ATTR__ATIME;
+            rest.remove(ms);
+        }
+    }
+    if !rest.is_empty() {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: a valid descriptor, an empty path with AT_EMPTY_PATH, and a
+    // mount_attr of the size given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mount_root.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }

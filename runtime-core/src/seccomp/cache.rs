@@ -3,10 +3,15 @@
 //! for docker's three-architecture profile, more than a whole crun run.
 //!
 //! A cache file records the exact profile it was compiled from (with the
-//! libseccomp version, kernel API level and architecture) and is used only
+//! libseccomp version, the kernel and the architecture) and is used only
 //! when all of it matches byte for byte, so a hash collision or a stale file
 //! costs a compile, never a wrong filter. Failing to read or write the cache
 //! also only costs a compile.
+//!
+//! The kernel is named by uname(2) (release and build), not by libseccomp's
+//! API level: the level is what libseccomp learns of that kernel, but
+//! asking for it costs nine seccomp(2) probes, on every create and exec
+//! that finds its program here.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -19,7 +24,7 @@ use super::{Filter, SeccompError, compile, parse_program, program_bytes};
 
 /// Bump when [`compile`] starts producing another program for the same
 /// profile, so that files written by an older muelle are not trusted.
-const FORMAT: &str = "muelle seccomp cache 1";
+const FORMAT: &str = "muelle seccomp cache 2";
 
 /// Like [`compile`], but reuses the program compiled earlier for the same
 /// profile from `dir` (created 0700 if missing; a folder of the runtime's
@@ -45,9 +50,9 @@ pub fn compile_cached(seccomp: &LinuxSeccomp, dir: &Path) -> Result<Filter, Secc
 /// Everything the compiled program depends on.
 fn key(seccomp: &LinuxSeccomp) -> Option<Vec<u8>> {
     let version = libseccomp::ScmpVersion::current().ok()?;
-    let api = libseccomp::get_api();
+    let kernel = kernel()?;
     let mut key = format!(
-        "{FORMAT}\nlibseccomp {}.{}.{} api {api} arch {}\n",
+        "{FORMAT}\nlibseccomp {}.{}.{} kernel {kernel} arch {}\n",
         version.major,
         version.minor,
         version.micro,
@@ -56,6 +61,22 @@ fn key(seccomp: &LinuxSeccomp) -> Option<Vec<u8>> {
     .into_bytes();
     serde_json::to_writer(&mut key, seccomp).ok()?;
     Some(key)
+}
+
+/// The running kernel's release and build ("6.8.0-45 #45-Ubuntu SMP ...").
+fn kernel() -> Option<String> {
+    // SAFETY: uname fills the zeroed struct it is given.
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut name) } != 0 {
+        return None;
+    }
+    let text = |field: &[libc::c_char]| {
+        // SAFETY: the kernel NUL-terminates each field within its array.
+        unsafe { std::ffi::CStr::from_ptr(field.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Some(format!("{} {}", text(&name.release), text(&name.version)))
 }
 
 fn file_for(dir: &Path, key: &[u8]) -> PathBuf {
@@ -134,6 +155,19 @@ mod tests {
             second.instructions(),
             compile(&profile).expect("compile").instructions()
         );
+    }
+
+    #[test]
+    fn the_key_names_the_kernel_without_asking_libseccomp() {
+        let profile = docker_default_profile(&[]);
+        let key = String::from_utf8(key(&profile).expect("key")).expect("utf-8");
+        let header = key.lines().nth(1).expect("header");
+        let kernel = kernel().expect("uname");
+        assert!(
+            header.contains(&format!("kernel {kernel} arch")),
+            "{header}"
+        );
+        assert!(!header.contains(" api "), "{header}");
     }
 
     #[test]

@@ -225,7 +225,7 @@ fn process_from_args(
         anyhow::bail!("exec needs a command (or --process FILE)");
     }
     let record = root.load(id)?;
-    let mut process = record.spec.process().clone().unwrap_or_default();
+    let mut process = record.spec()?.process().clone().unwrap_or_default();
     process.set_args(Some(args.command.clone()));
     process.set_terminal(Some(args.tty));
     process.set_console_size(None);
