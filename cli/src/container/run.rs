@@ -212,6 +212,13 @@ fn remove_after(
         Ended::Exited(code) => Some(code),
         Ended::Lost => None,
     };
+    // While the monitor deletes the runtime state; `remove` finishes.
+    if let Err(e) = engine.remove_root(&container.id) {
+        tracing::debug!(
+            "removing the root filesystem of {} early: {e}",
+            container.id
+        );
+    }
     session.released();
     let removed = store.and_then(|store| {
         let code = match code {

@@ -15,6 +15,15 @@ use super::wait::wait_for_exit;
 use super::{Engine, EngineError, Result};
 
 impl Engine {
+    /// Unmounts the root filesystem of the container `id` and removes its
+    /// layer, ahead of [`Engine::remove`] (which would do it, and still
+    /// does what is left): `run --rm` does it while the monitor deletes
+    /// the runtime state. Nothing else of the container changes.
+    pub fn remove_root(&self, id: &str) -> Result<()> {
+        let paths = self.paths(id);
+        Ok(image::Rootfs::unmount(paths.data(), &paths.rootfs())?)
+    }
+
     /// Removes the container. Its folders go first: if one cannot be
     /// removed (something is still mounted there) the record stays, so
     /// that `rm` can be tried again.

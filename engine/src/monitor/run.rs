@@ -172,6 +172,7 @@ fn serve_after_exec(text: &str) -> i32 {
         listener,
         exit_command: state.exit_command,
         handover: state.handover,
+        mount_ns: None,
     }
     .serve()
 }
@@ -277,6 +278,9 @@ struct Monitor {
     /// The caller the container started with takes the exit over
     /// ([`super::Job::handover`]), while it stays attached.
     handover: bool,
+    /// The container's mount namespace, until its exit is told: the first
+    /// stage's only (a long run need not save its teardown's time).
+    mount_ns: Option<OwnedFd>,
 }
 
 fn dup2(from: RawFd, to: RawFd) {
@@ -442,6 +446,11 @@ impl Monitor {
             _ => None,
         };
         let init = Pid::from_raw(created.record.pid);
+        // Held so that init's exit does not wait for its mount namespace
+        // to be torn down (the caller hears of the exit first).
+        let mount_ns = std::fs::File::open(format!("/proc/{init}/ns/mnt"))
+            .ok()
+            .map(OwnedFd::from);
         // Blocked only now: init would keep the mask through execve.
         let signals = match signal_fd() {
             Ok(fd) => fd,
@@ -499,6 +508,7 @@ impl Monitor {
             listener,
             exit_command: job.exit_command.clone(),
             handover: job.handover,
+            mount_ns,
         })
     }
 
@@ -512,6 +522,7 @@ impl Monitor {
         if let Some(code) = self.serve_until(Some(deadline)) {
             return self.finish_exit(code);
         }
+        self.mount_ns = None;
         // The second stage takes the caller the container started with; one
         // that attached this early keeps the first stage.
         if self.attached.len() > 1 || self.attached.first().is_some_and(|a| !a.stdin_once()) {
@@ -661,6 +672,8 @@ impl Monitor {
         if let Some(heir) = &heir {
             heir.say_exit(code);
         }
+        // Its teardown now, while the heir gets on with the removal.
+        self.mount_ns = None;
         // Leftovers of a container without its own pid namespace die here.
         let _ = container::delete(&self.root, &self.id, true);
         for i in 0..2 {
