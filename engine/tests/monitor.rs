@@ -350,6 +350,7 @@ impl Container {
                 attach_socket: None,
                 handover: false,
                 facts: None,
+                trash: None,
             },
             _state: state,
         }

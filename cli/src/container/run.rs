@@ -225,7 +225,7 @@ fn remove_after(
             Some(code) => code,
             None => engine.find(&store, &container.id)?.state.exit_code,
         };
-        engine.remove(&store, &container.id, true, true)?;
+        engine.remove_handed_over(&store, &container.id)?;
         Ok(code)
     });
     let code = match removed {

@@ -215,12 +215,26 @@ impl Instance {
             .filter(|l| l.contains(&root) && !l.contains("/volumes/"))
             .collect();
         assert!(left.is_empty(), "mounts left behind: {left:#?}");
+        // A `run --rm` monitor deletes the container's files after its
+        // command said `done`.
+        wait_until(|| self.monitors().is_empty());
         assert!(
             self.monitors().is_empty(),
             "monitors left behind: {:?}",
             self.monitors()
         );
         self.wait_for_helpers();
+        let containers = self.root.join("containers");
+        let files: Vec<_> = std::fs::read_dir(&containers)
+            .map(|dir| dir.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        let trash: Vec<_> = std::fs::read_dir(containers.join(".trash"))
+            .map(|dir| dir.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(
+            files.iter().all(|f| f.ends_with(".trash")) && trash.is_empty(),
+            "container files left behind: {files:?} {trash:?}"
+        );
     }
 
     /// Waits (10 s at most) until no process of this instance runs: a

@@ -28,6 +28,13 @@ impl ContainerPaths {
         &self.data
     }
 
+    /// `ROOT/containers/.trash/ID`: where a removed container's folder
+    /// waits for its monitor to delete it (`run --rm`).
+    pub fn trash(&self) -> PathBuf {
+        let containers = self.data.parent().unwrap_or(&self.data);
+        containers.join(".trash").join(&self.id)
+    }
+
     /// `RUNROOT/containers/ID`: the OCI bundle.
     pub fn run(&self) -> &Path {
         &self.run

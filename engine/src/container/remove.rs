@@ -21,7 +21,20 @@ impl Engine {
     /// the runtime state. Nothing else of the container changes.
     pub fn remove_root(&self, id: &str) -> Result<()> {
         let paths = self.paths(id);
-        Ok(image::Rootfs::unmount(paths.data(), &paths.rootfs())?)
+        Ok(image::Rootfs::unmount_to_trash(
+            paths.data(),
+            &paths.rootfs(),
+            &paths.trash(),
+        )?)
+    }
+
+    /// [`Engine::remove`] (forced, anonymous volumes too) of a container
+    /// whose exit its monitor handed over: the folder [`Engine::remove_root`]
+    /// put in the trash is left for the monitor to delete once told
+    /// `done` (a monitor told nothing runs the exit command, whose
+    /// removal deletes it).
+    pub fn remove_handed_over(&self, store: &Store, id: &str) -> Result<Container> {
+        self.remove_keeping(store, id, true, true, Trash::LeftToMonitor)
     }
 
     /// Removes the container. Its folders go first: if one cannot be
@@ -34,11 +47,22 @@ impl Engine {
         force: bool,
         volumes: bool,
     ) -> Result<Container> {
+        self.remove_keeping(store, text, force, volumes, Trash::Delete)
+    }
+
+    fn remove_keeping(
+        &self,
+        store: &Store,
+        text: &str,
+        force: bool,
+        volumes: bool,
+        trash: Trash,
+    ) -> Result<Container> {
         let mut container = super::lookup(store, text)?;
         // An exit folded here is saved only if the record stays: one
         // write (and flush) for the whole removal.
         let folded = self.reconcile(store, &mut container);
-        match self.remove_reconciled(store, &mut container, force, volumes) {
+        match self.remove_reconciled(store, &mut container, force, volumes, trash) {
             Ok(()) => Ok(container),
             Err(e) => {
                 if folded {
@@ -55,6 +79,7 @@ impl Engine {
         container: &mut Container,
         force: bool,
         volumes: bool,
+        trash: Trash,
     ) -> Result<()> {
         if container.state.status == Status::Restarting && force {
             self.cancel_restart(store, container)?;
@@ -77,7 +102,11 @@ impl Engine {
         }
         let paths = self.paths(&container.id);
         image::Rootfs::unmount(paths.data(), &paths.rootfs())?;
-        for dir in [paths.data(), paths.run()] {
+        let trash = (trash == Trash::Delete).then(|| paths.trash());
+        for dir in [paths.data(), paths.run()]
+            .into_iter()
+            .chain(trash.as_deref())
+        {
             match std::fs::remove_dir_all(dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(io(format!("removing {}", dir.display()))(e));
@@ -110,4 +139,11 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// What becomes of a container folder moved to the trash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trash {
+    Delete,
+    LeftToMonitor,
 }

@@ -244,6 +244,10 @@ impl Engine {
             }),
             handover: attach.as_ref().is_some_and(|a| a.handover),
             facts: Some(SpecFacts::of(&spec)),
+            trash: attach
+                .as_ref()
+                .is_some_and(|a| a.handover)
+                .then(|| paths.trash()),
         };
         let handle = match zygote {
             Some(zygote) => zygote.launch(&job),

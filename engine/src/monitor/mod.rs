@@ -86,6 +86,10 @@ pub struct Job {
     /// missing.
     #[serde(default)]
     pub facts: Option<SpecFacts>,
+    /// With `handover`: the folder the caller moves the container's files
+    /// to, deleted once it said `done`.
+    #[serde(default)]
+    pub trash: Option<PathBuf>,
 }
 
 /// What the monitor needs to know of the container's spec before it

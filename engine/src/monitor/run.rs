@@ -114,6 +114,8 @@ struct ServeState {
     exit_command: Vec<String>,
     #[serde(default)]
     handover: bool,
+    #[serde(default)]
+    trash: Option<std::path::PathBuf>,
 }
 
 fn serve_after_exec(text: &str) -> i32 {
@@ -173,6 +175,7 @@ fn serve_after_exec(text: &str) -> i32 {
         exit_command: state.exit_command,
         handover: state.handover,
         mount_ns: None,
+        trash: state.trash,
     }
     .serve()
 }
@@ -281,6 +284,8 @@ struct Monitor {
     /// The container's mount namespace, until its exit is told: the first
     /// stage's only (a long run need not save its teardown's time).
     mount_ns: Option<OwnedFd>,
+    /// See [`super::Job::trash`].
+    trash: Option<std::path::PathBuf>,
 }
 
 fn dup2(from: RawFd, to: RawFd) {
@@ -509,6 +514,7 @@ impl Monitor {
             exit_command: job.exit_command.clone(),
             handover: job.handover,
             mount_ns,
+            trash: job.trash.clone(),
         })
     }
 
@@ -548,6 +554,7 @@ impl Monitor {
             listener: self.listener.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
             exit_command: self.exit_command.clone(),
             handover: self.handover,
+            trash: self.trash.clone(),
         };
         let mut passed = vec![state.stdout, state.stderr, state.input, state.listener];
         passed.extend(state.attach.map(|a| a.fds()).unwrap_or_default());
@@ -686,6 +693,10 @@ impl Monitor {
             caller.exited(code);
         }
         if heir.is_some_and(Attached::hand_over) {
+            // The caller removed the container, and left us its files.
+            if let Some(trash) = &self.trash {
+                let _ = std::fs::remove_dir_all(trash);
+            }
             return 0;
         }
         self.run_exit_command();

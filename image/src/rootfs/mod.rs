@@ -274,6 +274,35 @@ impl Rootfs {
         Ok(())
     }
 
+    /// Unmounts muelle's overlay at `target` (inside `container_dir`) and
+    /// moves the whole `container_dir` to `trash` (same filesystem, parent
+    /// made if missing), for its removal later: the rename is one step
+    /// where the removal is one per file. Refused, with nothing moved,
+    /// while anything else is mounted in `container_dir`. Nothing there
+    /// is fine.
+    pub fn unmount_to_trash(container_dir: &Path, target: &Path, trash: &Path) -> Result<()> {
+        Rootfs::release(target)?;
+        let Ok(canonical) = container_dir.canonicalize() else {
+            return Ok(());
+        };
+        let all = mountinfo::mounts().map_err(io("reading /proc/self/mountinfo"))?;
+        if let Some(m) = mountinfo::at_or_below(&all, &canonical).first() {
+            return Err(busy(container_dir, m));
+        }
+        if let Some(parent) = trash.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(io(format!("creating {}", parent.display())))?;
+        }
+        std::fs::rename(container_dir, trash).map_err(io(format!(
+            "moving {} to {}",
+            container_dir.display(),
+            trash.display()
+        )))
+    }
+
     /// Tears down what `mount` set up, whichever driver did: unmounts
     /// muelle's overlay at `target`, then removes `target` and the
     /// container's upper and work folders. Refused, with nothing removed,
