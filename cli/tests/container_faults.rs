@@ -294,6 +294,30 @@ fn a_killed_cli_at_any_moment_leaves_a_store_rm_f_empties() {
     }
 }
 
+/// `run --rm` takes its container's exit over from the monitor; killed
+/// before it could, the monitor's exit command removes the container.
+#[test]
+fn a_killed_run_rm_still_leaves_no_container() {
+    let Some(mu) = instance() else { return };
+    let mut child = mu
+        .command(&["run", "--rm", "--name", "handed", IMAGE, "sleep", "0.5"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for("the container to run", || {
+        let out = mu.muelle(&["inspect", "--format", "{{.State.Status}}", "handed"]);
+        stdout(&out).trim() == "running"
+    });
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    wait_for("the container to be removed", || {
+        mu.ok(&["ps", "-aq"]).trim().is_empty()
+    });
+    mu.remove_all_and_check();
+}
+
 #[test]
 fn kill_ends_a_crash_loop_waiting_out_its_back_off() {
     let Some(mu) = instance() else { return };
