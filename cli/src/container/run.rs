@@ -66,8 +66,9 @@ pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<()> {
         Some(attach::block_signals()?)
     };
     let engine = engine(global).map_err(|e| Coded::new(125, e))?;
-    // Before the store starts its threads; without it, the monitor is
-    // spawned as for `start`.
+    // Early, while we are one small thread: it gets ready while the
+    // container is recorded. Without it, the monitor is spawned as for
+    // `start`.
     let zygote = Zygote::fork()
         .inspect_err(|e| tracing::debug!("forking the monitor ahead: {e}"))
         .ok();

@@ -1,7 +1,7 @@
 //! A monitor forked ahead of time. Executing the monitor binary, loading
 //! it and detaching it (a second fork) sat on the way of every `run`;
-//! instead the command forks its future monitor before it has a second
-//! thread (the store starts some), and the fork waits, detached already,
+//! instead the command forks its future monitor first thing, while it is
+//! one small thread, and the fork waits, detached already,
 //! for its [`Job`] while the command records the container and writes its
 //! bundle. [`Zygote::launch`] sends the job (and an attached caller's
 //! descriptors), and the fork goes on exactly as a spawned monitor does:
