@@ -58,7 +58,11 @@ impl Zygote {
                 // subreaper's), in a session of its own.
                 // SAFETY: as above.
                 let code = match unsafe { fork() } {
-                    Ok(ForkResult::Child) => wait_and_run(theirs.into()),
+                    // A panic must not unwind into the command's code,
+                    // which would then run on in this process.
+                    Ok(ForkResult::Child) => {
+                        std::panic::catch_unwind(|| wait_and_run(theirs.into())).unwrap_or(101)
+                    }
                     Ok(ForkResult::Parent { .. }) | Err(_) => 0,
                 };
                 // SAFETY: leaves without running the command's exit code.
