@@ -7,22 +7,18 @@
 //! holds with `--privileged`), seccomp filter, rlimits and cgroup.
 //!
 //! runtime-core starts the process from the calling process and needs it
-//! single-threaded (it forks without exec). The metadata store's threads
-//! would break that, so [`Engine::exec`] looks the container up in a
-//! short-lived child process and never opens the store itself.
+//! single-threaded (it forks without exec): the metadata store starts no
+//! thread, and [`Engine::exec`] checks that none runs before it execs.
 //!
 //! The process gets the caller's standard streams (stdin only with `-i`,
 //! none with `-d`): its output reaches the caller without a copy. With
 //! `-t` it gets a pty in the container, which runtime-core copies to and
 //! from the caller's streams (the caller's terminal raw meanwhile).
 
-use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::unistd::ForkResult;
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{Process, ProcessBuilder, UserBuilder};
-use serde::{Deserialize, Serialize};
 
 use super::error::io;
 use super::record::{Container, Status};
@@ -64,8 +60,8 @@ impl Engine {
         if request.cmd.is_empty() {
             return Err(EngineError::NoExecCommand);
         }
+        let container = self.find_closed(text)?;
         require_single_thread()?;
-        let container = self.find_in_child(text)?;
         match container.state.status {
             Status::Running => {}
             Status::Paused => return Err(EngineError::ExecPaused(text.to_owned())),
@@ -117,44 +113,12 @@ impl Engine {
         }
     }
 
-    /// The container, refreshed, read by a child process that opens the
-    /// store, so that this one never starts the store's threads.
-    fn find_in_child(&self, text: &str) -> Result<Container> {
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .map_err(|e| io("making a pipe")(e.into()))?;
-        // SAFETY: this process is single-threaded (checked by the caller),
-        // so the child may allocate and run anything; it leaves with _exit.
-        match unsafe { nix::unistd::fork() } {
-            Ok(ForkResult::Child) => {
-                drop(read_end);
-                let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.open_store()
-                        .and_then(|store| self.find(&store, text))
-                        .map_err(Lookup::from)
-                }))
-                .unwrap_or_else(|_| Err(Lookup::Other("the lookup panicked".into())));
-                let bytes = serde_json::to_vec(&found).unwrap_or_default();
-                let _ = std::fs::File::from(write_end).write_all(&bytes);
-                // SAFETY: leaves the forked child without running the
-                // parent's destructors or atexit handlers.
-                unsafe { libc::_exit(0) }
-            }
-            Ok(ForkResult::Parent { child }) => {
-                drop(write_end);
-                let mut bytes = Vec::new();
-                let read = std::fs::File::from(read_end).read_to_end(&mut bytes);
-                while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(child, None) {}
-                read.map_err(io("reading what the lookup process found"))?;
-                let found: std::result::Result<Container, Lookup> = serde_json::from_slice(&bytes)
-                    .map_err(|_| {
-                        EngineError::Reported(format!(
-                            "looking up container {text}: the lookup process ended without an answer"
-                        ))
-                    })?;
-                found.map_err(EngineError::from)
-            }
-            Err(e) => Err(io("forking the lookup process")(e.into())),
-        }
+    /// The container, refreshed; the store is closed again before the
+    /// exec (it starts no thread, which [`require_single_thread`] checks
+    /// after).
+    fn find_closed(&self, text: &str) -> Result<Container> {
+        let store = self.open_store()?;
+        self.find(&store, text)
     }
 
     /// The OCI process of the exec, from the container's configuration
@@ -304,34 +268,6 @@ fn require_single_thread() -> Result<()> {
     }
 }
 
-/// Why the lookup process found nothing, carried across the pipe.
-#[derive(Debug, Serialize, Deserialize)]
-enum Lookup {
-    NoSuchContainer(String),
-    AmbiguousId(String),
-    Other(String),
-}
-
-impl From<EngineError> for Lookup {
-    fn from(e: EngineError) -> Lookup {
-        match e {
-            EngineError::NoSuchContainer(text) => Lookup::NoSuchContainer(text),
-            EngineError::AmbiguousId(text) => Lookup::AmbiguousId(text),
-            other => Lookup::Other(other.to_string()),
-        }
-    }
-}
-
-impl From<Lookup> for EngineError {
-    fn from(l: Lookup) -> EngineError {
-        match l {
-            Lookup::NoSuchContainer(text) => EngineError::NoSuchContainer(text),
-            Lookup::AmbiguousId(text) => EngineError::AmbiguousId(text),
-            Lookup::Other(message) => EngineError::Reported(message),
-        }
-    }
-}
-
 /// This process's standard streams as the exec'd process inherits them:
 /// /dev/null in place of stdin without `-i`, and of all three with `-d`
 /// (a detached process must not hold the caller's pipes open). Put back
@@ -412,16 +348,5 @@ mod tests {
             ),
             126
         );
-    }
-
-    #[test]
-    fn lookups_keep_dockers_not_found_error() {
-        let back: EngineError = Lookup::from(EngineError::NoSuchContainer("x".into())).into();
-        assert_eq!(back.to_string(), "No such container: x");
-        let json = serde_json::to_vec(&Err::<Container, _>(Lookup::AmbiguousId("ab".into())))
-            .expect("json");
-        let read: std::result::Result<Container, Lookup> =
-            serde_json::from_slice(&json).expect("read back");
-        assert!(matches!(read, Err(Lookup::AmbiguousId(t)) if t == "ab"));
     }
 }
