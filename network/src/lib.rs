@@ -1,3 +1,12 @@
 //! muelle's networks. Everything this crate creates on the host carries
 //! `muelle` in its name (`mu` for interface names, which are short), and
 //! every host object has an owner that removes it.
+
+pub mod error;
+pub mod ipam;
+pub mod ports;
+pub mod record;
+pub mod subnet;
+
+pub use error::NetworkError;
+pub use record::{AddressClaim, DEFAULT_BRIDGE, DEFAULT_NETWORK, Network};

@@ -55,6 +55,7 @@ pub const TABLES: &[&str] = &[
     "images",
     "networks",
     "container-names",
+    "network-addresses",
 ];
 
 /// The store's own table (schema version); no record may name it.
