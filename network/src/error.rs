@@ -51,6 +51,12 @@ pub enum NetworkError {
         id: String,
         containers: Vec<String>,
     },
+    #[error("network name {0} is ambiguous: give more of its id, or its name")]
+    Ambiguous(String),
+    #[error("plugin \"{0}\" not found: muelle's networks use the bridge driver")]
+    UnknownDriver(String),
+    #[error("invalid gateway: --gateway needs --subnet")]
+    GatewayWithoutSubnet,
     #[error("{0}")]
     Store(#[from] StoreError),
 }

@@ -14,25 +14,34 @@ use std::net::Ipv4Addr;
 use storage::store::{StoreError, Tx};
 
 use crate::error::NetworkError;
-use crate::record::{AddressClaim, Network};
+use crate::record::{Endpoint, Network};
 
 /// What a container asks of a network's address pool.
 pub struct Request<'a> {
     pub container: &'a str,
-    /// The resolver's names for the address (name, aliases).
-    pub names: Vec<String>,
     /// `--ip`: this address or an error.
     pub wanted: Option<Ipv4Addr>,
 }
 
-/// Claims an address of `network` for the request's container. `is_stale`
-/// says whether a container id holding a claim no longer runs.
+/// An address claimed, and the stale endpoint it was taken from (whose
+/// host objects the caller takes down).
+#[derive(Debug)]
+pub struct Claimed {
+    pub address: Ipv4Addr,
+    pub replaced: Option<Endpoint>,
+}
+
+/// Claims an address of `network` for the request's container and
+/// records `endpoint` (its network, address and container filled in
+/// here) under it. `is_stale` says whether a container id holding an
+/// endpoint no longer runs.
 pub fn claim(
     tx: &Tx<'_>,
     network: &Network,
     request: Request<'_>,
+    endpoint: &Endpoint,
     is_stale: &dyn Fn(&str) -> bool,
-) -> Result<Ipv4Addr, NetworkError> {
+) -> Result<Claimed, NetworkError> {
     let claims = claims(tx, &network.name)?;
     let address = match request.wanted {
         Some(wanted) => {
@@ -51,13 +60,16 @@ pub fn claim(
             .or_else(|| lowest_free(network, &claims, is_stale))
             .ok_or_else(|| NetworkError::PoolExhausted(network.name.clone()))?,
     };
-    tx.insert(&AddressClaim {
+    let replaced = claims
+        .into_iter()
+        .find(|c| c.address == address && c.container != request.container);
+    tx.insert(&Endpoint {
         network: network.name.clone(),
         address,
         container: request.container.to_owned(),
-        names: request.names,
+        ..endpoint.clone()
     })?;
-    Ok(address)
+    Ok(Claimed { address, replaced })
 }
 
 /// Gives the container's address back; a claim that another container
@@ -68,10 +80,10 @@ pub fn release(
     address: Ipv4Addr,
     container: &str,
 ) -> Result<bool, StoreError> {
-    let key = AddressClaim::key_of(network, address);
-    match tx.get::<AddressClaim>(&key)? {
+    let key = Endpoint::key_of(network, address);
+    match tx.get::<Endpoint>(&key)? {
         Some(claim) if claim.container == container => {
-            tx.remove::<AddressClaim>(&key)?;
+            tx.remove::<Endpoint>(&key)?;
             Ok(true)
         }
         _ => Ok(false),
@@ -79,9 +91,9 @@ pub fn release(
 }
 
 /// The network's claims, in address order.
-pub fn claims(tx: &Tx<'_>, network: &str) -> Result<Vec<AddressClaim>, StoreError> {
-    let mut claims: Vec<AddressClaim> = tx
-        .list::<AddressClaim>()?
+pub fn claims(tx: &Tx<'_>, network: &str) -> Result<Vec<Endpoint>, StoreError> {
+    let mut claims: Vec<Endpoint> = tx
+        .list::<Endpoint>()?
         .into_iter()
         .filter(|c| c.network == network)
         .collect();
@@ -111,7 +123,7 @@ fn check_wanted(network: &Network, wanted: Ipv4Addr) -> Result<(), NetworkError>
 /// `reclaimable` containers as free.
 fn lowest_free(
     network: &Network,
-    claims: &[AddressClaim],
+    claims: &[Endpoint],
     reclaimable: impl Fn(&str) -> bool,
 ) -> Option<Ipv4Addr> {
     let mut taken = claims
@@ -156,7 +168,6 @@ mod tests {
     fn request(container: &str, wanted: Option<[u8; 4]>) -> Request<'_> {
         Request {
             container,
-            names: vec![container.to_owned()],
             wanted: wanted.map(Ipv4Addr::from),
         }
     }
@@ -167,15 +178,26 @@ mod tests {
         req: Request<'_>,
         stale: &dyn Fn(&str) -> bool,
     ) -> Result<Ipv4Addr, NetworkError> {
-        store.transact_with(|tx| claim(tx, net, clone(&req), stale))
-    }
-
-    fn clone<'a>(r: &Request<'a>) -> Request<'a> {
-        Request {
-            container: r.container,
-            names: r.names.clone(),
-            wanted: r.wanted,
-        }
+        let endpoint = Endpoint {
+            network: String::new(),
+            address: Ipv4Addr::UNSPECIFIED,
+            container: String::new(),
+            names: vec![req.container.to_owned()],
+            host_veth: String::new(),
+            interface: "eth0".into(),
+            mac: String::new(),
+            ports: Vec::new(),
+        };
+        let req = &req;
+        store
+            .transact_with(|tx| {
+                let r = Request {
+                    container: req.container,
+                    wanted: req.wanted,
+                };
+                claim(tx, net, r, &endpoint, stale)
+            })
+            .map(|c| c.address)
     }
 
     #[test]

@@ -4,9 +4,10 @@
 
 pub mod error;
 pub mod ipam;
+pub mod networks;
 pub mod ports;
 pub mod record;
 pub mod subnet;
 
 pub use error::NetworkError;
-pub use record::{AddressClaim, DEFAULT_BRIDGE, DEFAULT_NETWORK, Network};
+pub use record::{DEFAULT_BRIDGE, DEFAULT_NETWORK, Endpoint, Network};

@@ -1,7 +1,11 @@
-//! A network's record (table `networks`, keyed by name) and the address
-//! claims of its containers (table `network-addresses`, keyed by network
-//! name and address, so that one network's claims sort together and in
-//! address order).
+//! A network's record (table `networks`, keyed by name) and the endpoints
+//! of the containers that run on it (table `network-addresses`, keyed by
+//! network name and address, so that one network's endpoints sort
+//! together and in address order).
+//!
+//! An endpoint is written before anything is made on the host for it, and
+//! names everything that is (veth, published ports): whoever finds one
+//! whose container no longer runs can take all of it down.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -9,6 +13,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use storage::store::Record;
+
+use crate::ports::Protocol;
 
 /// The default network's name; `--network bridge` means it, as podman's
 /// `bridge` means its `podman` network.
@@ -55,9 +61,10 @@ impl Network {
     }
 }
 
-/// One address of a network, taken by a container while it runs.
+/// A running container's place on a network: its address, the names the
+/// network's resolver gives it, and what was made on the host for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddressClaim {
+pub struct Endpoint {
     pub network: String,
     pub address: Ipv4Addr,
     /// The container's id.
@@ -66,9 +73,30 @@ pub struct AddressClaim {
     /// container's name, then its aliases.
     #[serde(default)]
     pub names: Vec<String>,
+    /// The veth's end on the host (on the network's bridge).
+    #[serde(default)]
+    pub host_veth: String,
+    /// The interface inside the container (`eth0`, ...).
+    #[serde(default)]
+    pub interface: String,
+    #[serde(default)]
+    pub mac: String,
+    /// The host ports published to this address.
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
 }
 
-impl AddressClaim {
+/// A host port forwarded to a container port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortBinding {
+    pub protocol: Protocol,
+    /// `None`: every host address.
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+impl Endpoint {
     /// The key of `address` in `network`: the address as 8 hex digits,
     /// so that keys sort as addresses do.
     pub fn key_of(network: &str, address: Ipv4Addr) -> String {
@@ -81,7 +109,7 @@ impl AddressClaim {
     }
 }
 
-impl Record for AddressClaim {
+impl Record for Endpoint {
     const TABLE: &'static str = "network-addresses";
     fn key(&self) -> String {
         Self::key_of(&self.network, self.address)
@@ -94,8 +122,8 @@ mod tests {
 
     #[test]
     fn claim_keys_sort_as_addresses() {
-        let a = AddressClaim::key_of("n", Ipv4Addr::new(10, 0, 0, 9));
-        let b = AddressClaim::key_of("n", Ipv4Addr::new(10, 0, 0, 10));
+        let a = Endpoint::key_of("n", Ipv4Addr::new(10, 0, 0, 9));
+        let b = Endpoint::key_of("n", Ipv4Addr::new(10, 0, 0, 10));
         assert!(a < b, "{a} < {b}");
         assert_eq!(a, "n/0a000009");
     }
