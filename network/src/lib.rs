@@ -3,6 +3,7 @@
 //! every host object has an owner that removes it.
 
 pub mod error;
+pub mod hostports;
 pub mod ipam;
 pub mod networks;
 pub mod ports;
