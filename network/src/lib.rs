@@ -11,4 +11,4 @@ pub mod record;
 pub mod subnet;
 
 pub use error::NetworkError;
-pub use record::{DEFAULT_BRIDGE, DEFAULT_NETWORK, Endpoint, Network};
+pub use record::{DEFAULT_BRIDGE, DEFAULT_NETWORK, Endpoint, EndpointConfig, Network};

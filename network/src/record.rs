@@ -61,6 +61,22 @@ impl Network {
     }
 }
 
+/// A network a container joins, as `run`/`create` (`--network`, `--ip`,
+/// `--network-alias`, `--mac-address`) or `network connect` asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointConfig {
+    /// The network's name.
+    pub network: String,
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `aa:bb:cc:dd:ee:ff`; `None`: derived from the address (docker's
+    /// `02:42` and the four bytes of the address).
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
 /// A running container's place on a network: its address, the names the
 /// network's resolver gives it, and what was made on the host for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

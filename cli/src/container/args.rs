@@ -58,9 +58,18 @@ pub struct CreateFlags {
     /// Publish all exposed ports to random ports.
     #[arg(short = 'P', long)]
     pub publish_all: bool,
-    /// Connect a container to a network (none or host; bridge comes with networks).
+    /// Connect a container to a network (bridge, none, host, container:NAME or a network's name).
     #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long, alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long)]
+    pub mac_address: Option<String>,
     /// Container host name.
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,

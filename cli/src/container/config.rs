@@ -123,12 +123,21 @@ pub fn container_config(
         }
     }
     c.dns = flags.dns.clone();
-    c.publish = flags.publish.clone();
-    c.publish_all = flags.publish_all;
-    if (!c.publish.is_empty() || c.publish_all) && c.network == NetworkMode::None {
-        bail!(
-            "conflicting options: port publishing and the container type network mode (muelle's default network is none until bridge networks land)"
-        );
+    c.networks = config::network_endpoints(
+        &c.network,
+        &config::NetworkFlags {
+            ip: flags.ip.as_deref(),
+            aliases: &flags.network_alias,
+            mac: flags.mac_address.as_deref(),
+            publish: &flags.publish,
+            publish_all: flags.publish_all,
+        },
+    )?;
+    if c.network == NetworkMode::Host && (!flags.publish.is_empty() || flags.publish_all) {
+        eprintln!("WARNING: Published ports are discarded when using host network mode");
+    } else {
+        c.publish = flags.publish.clone();
+        c.publish_all = flags.publish_all;
     }
     Ok(c)
 }

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use anyhow::Context as _;
-use engine::config::{MemorySwap, NetworkMode, RestartPolicy};
+use engine::config::{MemorySwap, RestartPolicy};
 use engine::container::Status;
 use engine::{Container, Engine, EngineError};
 use serde_json::{Value, json};
@@ -163,11 +163,7 @@ fn inspect_json(cx: &Context<'_>, c: &Container) -> Value {
         RestartPolicy::UnlessStopped => ("unless-stopped", 0),
         RestartPolicy::OnFailure { max_retries } => ("on-failure", max_retries),
     };
-    let network = match config.network {
-        NetworkMode::None => "none",
-        NetworkMode::Host => "host",
-        NetworkMode::Bridge => "bridge",
-    };
+    let network = config.network.to_string();
     let memory_swap = match config.resources.memory_swap {
         Some(MemorySwap::Unlimited) => -1,
         Some(MemorySwap::Limit(n)) => i64::try_from(n).unwrap_or(i64::MAX),

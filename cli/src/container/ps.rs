@@ -149,12 +149,19 @@ fn row(c: &Container, now: i64, no_trunc: bool) -> Value {
     })
 }
 
-fn network_name(c: &Container) -> &'static str {
-    match c.config.network {
-        engine::config::NetworkMode::None => "none",
-        engine::config::NetworkMode::Host => "host",
-        engine::config::NetworkMode::Bridge => "bridge",
+/// docker's Networks column: the networks the container is on, else its
+/// network mode.
+fn network_name(c: &Container) -> String {
+    if c.config.network.is_bridge() {
+        let names: Vec<&str> = c
+            .config
+            .networks
+            .iter()
+            .map(|n| n.network.as_str())
+            .collect();
+        return names.join(",");
     }
+    c.config.network.to_string()
 }
 
 /// docker's STATUS column: `Up 5 seconds`, `Exited (0) 2 minutes ago`.

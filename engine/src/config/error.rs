@@ -87,8 +87,22 @@ pub enum FlagError {
     // --network.
     #[error("network {0} not found")]
     NetworkNotFound(String),
-    #[error("--network {0}: sharing another container's network is not supported yet")]
+    #[error("invalid --network {0:?}: container: needs a container name or id")]
     NetworkContainerMode(String),
+    #[error("invalid IPv4 address: {0}")]
+    InvalidIp(String),
+    #[error("{0} is not a valid mac address")]
+    InvalidMac(String),
+    #[error("user specified IP address is supported on user defined networks only")]
+    IpOnDefaultNetwork,
+    #[error("network-scoped alias is supported only for containers in user defined networks")]
+    AliasOnDefaultNetwork,
+    #[error("conflicting options: {flag} and the network mode {mode}: it needs a bridge network")]
+    NeedsBridgeNetwork { flag: &'static str, mode: String },
+    #[error("conflicting options: port publishing and the container type network mode")]
+    PublishWithoutNetwork,
+    #[error(transparent)]
+    Port(#[from] network::ports::PortError),
 
     // --stop-signal.
     #[error("Invalid signal: {0}")]

@@ -235,41 +235,82 @@ pub fn parse_restart(text: &str) -> Result<RestartPolicy, FlagError> {
     }
 }
 
-/// `--network`. muelle has no networks yet (they come with the network
-/// issue), so the default is `None` for now rather than docker's bridge;
-/// `Bridge` exists so records made later keep their meaning, and building
-/// a spec for it says it is not available yet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// `--network`, as docker's HostConfig.NetworkMode keeps it: `bridge`
+/// (the default network, docker's default), `none`, `host`,
+/// `container:NAME`, or a user-defined network's name. Stored as that
+/// string, so records read as docker's do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum NetworkMode {
     /// A network namespace of its own with only loopback.
-    #[default]
     None,
     /// The host's network namespace.
     Host,
+    /// The default network (`muelle`, on the bridge `muelle0`).
+    #[default]
     Bridge,
+    /// Another container's network namespace (and its hosts, resolv.conf
+    /// and host name), by the name or id given.
+    Container(String),
+    /// A user-defined network, by name.
+    Named(String),
 }
 
 impl NetworkMode {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             NetworkMode::None => "none",
             NetworkMode::Host => "host",
             NetworkMode::Bridge => "bridge",
+            NetworkMode::Container(_) => "container",
+            NetworkMode::Named(name) => name,
+        }
+    }
+
+    /// The container joins networks of muelle's (default or named).
+    pub fn is_bridge(&self) -> bool {
+        matches!(self, NetworkMode::Bridge | NetworkMode::Named(_))
+    }
+}
+
+impl From<NetworkMode> for String {
+    fn from(mode: NetworkMode) -> String {
+        match mode {
+            NetworkMode::Container(name) => format!("container:{name}"),
+            other => other.as_str().to_owned(),
         }
     }
 }
 
-/// `--network none|host|bridge|default`.
+impl From<String> for NetworkMode {
+    fn from(text: String) -> NetworkMode {
+        match text.as_str() {
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            "bridge" | "default" => NetworkMode::Bridge,
+            _ => match text.strip_prefix("container:") {
+                Some(name) => NetworkMode::Container(name.to_owned()),
+                None => NetworkMode::Named(text),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from(self.clone()))
+    }
+}
+
+/// `--network none|host|bridge|default|container:NAME|NETWORK`. Whether a
+/// named network exists is `create`'s to check, against the store.
 pub fn parse_network(text: &str) -> Result<NetworkMode, FlagError> {
-    match text {
-        "none" => Ok(NetworkMode::None),
-        "host" => Ok(NetworkMode::Host),
-        "bridge" | "default" => Ok(NetworkMode::Bridge),
-        _ if text.starts_with("container:") => {
+    match NetworkMode::from(text.to_owned()) {
+        NetworkMode::Container(name) if name.is_empty() => {
             Err(FlagError::NetworkContainerMode(text.to_owned()))
         }
-        _ => Err(FlagError::NetworkNotFound(text.to_owned())),
+        NetworkMode::Named(name) if name.is_empty() => Err(FlagError::NetworkNotFound(name)),
+        mode => Ok(mode),
     }
 }
 
@@ -380,11 +421,19 @@ mod tests {
         assert_eq!(parse_network("host").unwrap(), NetworkMode::Host);
         assert_eq!(parse_network("default").unwrap(), NetworkMode::Bridge);
         assert_eq!(
-            parse_network("backend").unwrap_err().to_string(),
-            "network backend not found"
+            parse_network("backend").unwrap(),
+            NetworkMode::Named("backend".into())
         );
-        assert!(parse_network("container:web").is_err());
-        assert_eq!(NetworkMode::default(), NetworkMode::None);
+        assert_eq!(
+            parse_network("container:web").unwrap(),
+            NetworkMode::Container("web".into())
+        );
+        assert!(parse_network("container:").is_err());
+        assert_eq!(NetworkMode::default(), NetworkMode::Bridge);
+        let json = serde_json::to_string(&NetworkMode::Container("web".into())).unwrap();
+        assert_eq!(json, "\"container:web\"");
+        let back: NetworkMode = serde_json::from_str("\"none\"").unwrap();
+        assert_eq!(back, NetworkMode::None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! `inspect` can show what the user gave apart from what the image gave.
 
 mod caps;
+mod endpoints;
 mod error;
 mod flags;
 mod security;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use storage::mounts::MountSpec;
 
 pub use caps::{CapName, KERNEL_CAPABILITIES, parse_cap};
+pub use endpoints::{NetworkFlags, endpoints as network_endpoints, parse_mac};
 pub use error::FlagError;
 pub use flags::{
     NetworkMode, RestartPolicy, Ulimit, UlimitName, parse_network, parse_restart,
@@ -118,6 +120,12 @@ pub struct ContainerConfig {
     pub volumes_from: Vec<String>,
     #[serde(default)]
     pub network: NetworkMode,
+    /// The networks the container joins, in order (eth0, eth1, ...):
+    /// with a bridge network mode, the one `--network` named (with
+    /// `--ip`, `--network-alias`, `--mac-address`), then those `network
+    /// connect` added. Empty for the other modes.
+    #[serde(default)]
+    pub networks: Vec<network::EndpointConfig>,
     #[serde(default)]
     pub restart: RestartPolicy,
     /// `--rm`: the container (and its anonymous volumes) is removed when
@@ -167,6 +175,7 @@ impl ContainerConfig {
             mounts: Vec::new(),
             volumes_from: Vec::new(),
             network: NetworkMode::default(),
+            networks: Vec::new(),
             restart: RestartPolicy::default(),
             auto_remove: false,
             extra_hosts: Vec::new(),
@@ -268,7 +277,7 @@ mod tests {
         let config: ContainerConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(config, ContainerConfig::new(image()));
         assert_eq!(config.resources.shm_size, 64 << 20);
-        assert_eq!(config.network, NetworkMode::None);
+        assert_eq!(config.network, NetworkMode::Bridge);
     }
 
     #[test]

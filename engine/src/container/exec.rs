@@ -197,7 +197,7 @@ impl Engine {
 /// The container's host name as its spec got it, without reading the
 /// host's other facts (an exec must be quick).
 fn hostname(config: &ContainerConfig, id: &str) -> String {
-    match (&config.hostname, config.network) {
+    match (&config.hostname, &config.network) {
         (Some(name), _) => name.clone(),
         (None, NetworkMode::Host) => nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())

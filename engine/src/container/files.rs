@@ -1,12 +1,24 @@
 //! The files muelle writes for a container and binds into it:
 //! /etc/hostname, /etc/hosts and /etc/resolv.conf (docker's set).
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::error::io;
 use super::{ContainerPaths, Result};
 use crate::config::{ContainerConfig, NetworkMode};
 use crate::spec::ExtraBind;
+
+/// What the container's network adds to its files.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NetworkFacts {
+    /// The address on its first network: /etc/hosts maps the host name
+    /// to it.
+    pub address: Option<Ipv4Addr>,
+    /// The resolver of its first network, when that network resolves
+    /// container names: the only nameserver, with its search domain.
+    pub resolver: Option<Ipv4Addr>,
+}
 
 /// Writes the files into the container's folder and returns their binds.
 /// With `--network host` the container sees the host's own hosts and
@@ -15,29 +27,34 @@ pub fn write(
     paths: &ContainerPaths,
     hostname: &str,
     config: &ContainerConfig,
+    facts: NetworkFacts,
 ) -> Result<Vec<ExtraBind>> {
-    let network = config.network;
-    let mut hosts = match network {
-        NetworkMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        _ => "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-              fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
-              ff02::2\tip6-allrouters\n"
-            .to_owned(),
+    let host_network = config.network == NetworkMode::Host;
+    let mut hosts = if host_network {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n"
+            .to_owned()
     };
     for (name, address) in &config.extra_hosts {
         hosts.push_str(&format!("{address}\t{name}\n"));
     }
-    let resolv = if config.dns.is_empty() {
-        resolv_conf(
-            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            network,
-        )
-    } else {
+    if let Some(address) = facts.address {
+        hosts.push_str(&format!("{address}\t{hostname}\n"));
+    }
+    let host_resolv = || std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = if !config.dns.is_empty() {
         config
             .dns
             .iter()
             .map(|server| format!("nameserver {server}\n"))
             .collect()
+    } else if let Some(resolver) = facts.resolver {
+        resolver_conf(&host_resolv(), resolver)
+    } else {
+        resolv_conf(&host_resolv(), host_network)
     };
     let files = [
         (paths.hostname(), format!("{hostname}\n"), "/etc/hostname"),
@@ -63,20 +80,45 @@ fn write_file(path: &Path, content: &[u8]) -> Result<()> {
 /// The host's resolv.conf for a container: with the host's network as it
 /// is; otherwise without loopback nameservers, which would mean the
 /// container's own loopback (docker's filter).
-fn resolv_conf(host: &str, network: NetworkMode) -> String {
-    if network == NetworkMode::Host {
+fn resolv_conf(host: &str, host_network: bool) -> String {
+    if host_network {
         return host.to_owned();
     }
     host.lines()
-        .filter(|line| {
-            let mut words = line.split_whitespace();
-            !(words.next() == Some("nameserver")
-                && words
-                    .next()
-                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
+        .filter(|line| !is_loopback_nameserver(line))
         .map(|line| format!("{line}\n"))
         .collect()
+}
+
+/// A network with name resolution: its resolver is the one nameserver
+/// (it forwards what it does not know to the host's), and its domain is
+/// searched first so that a bare container name resolves at once; the
+/// host's search domains and options follow.
+fn resolver_conf(host: &str, resolver: Ipv4Addr) -> String {
+    let mut search = vec!["dns.muelle".to_owned()];
+    let mut options = Vec::new();
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("search") | Some("domain") => search.extend(words.map(str::to_owned)),
+            Some("options") => options.extend(words.map(str::to_owned)),
+            _ => {}
+        }
+    }
+    search.dedup();
+    let mut text = format!("search {}\nnameserver {resolver}\n", search.join(" "));
+    if !options.is_empty() {
+        text.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    text
+}
+
+fn is_loopback_nameserver(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    words.next() == Some("nameserver")
+        && words
+            .next()
+            .is_some_and(|a| a.starts_with("127.") || a == "::1")
 }
 
 #[cfg(test)]
@@ -87,9 +129,18 @@ mod tests {
     fn loopback_nameservers_are_dropped_unless_host_network() {
         let host = "search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver ::1\n";
         assert_eq!(
-            resolv_conf(host, NetworkMode::None),
+            resolv_conf(host, false),
             "search lan\nnameserver 10.0.0.1\n"
         );
-        assert_eq!(resolv_conf(host, NetworkMode::Host), host);
+        assert_eq!(resolv_conf(host, true), host);
+    }
+
+    #[test]
+    fn a_resolving_network_puts_its_resolver_first_and_keeps_the_hosts_search() {
+        let host = "search lan\nnameserver 10.0.0.1\noptions edns0 trust-ad\n";
+        assert_eq!(
+            resolver_conf(host, Ipv4Addr::new(10, 78, 0, 1)),
+            "search dns.muelle lan\nnameserver 10.78.0.1\noptions edns0 trust-ad\n"
+        );
     }
 }

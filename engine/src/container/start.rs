@@ -190,7 +190,12 @@ impl Engine {
         }
         let host = Host::detect();
         let hostname = spec::hostname(&container.config, &host, &container.id);
-        resolved.extra_binds = files::write(&paths, &hostname, &container.config)?;
+        resolved.extra_binds = files::write(
+            &paths,
+            &hostname,
+            &container.config,
+            files::NetworkFacts::default(),
+        )?;
         let mut config = container.config.clone();
         config.mounts = container.mounts.clone();
         let spec = spec::build_on(

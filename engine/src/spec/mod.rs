@@ -70,6 +70,10 @@ pub struct ResolvedMounts {
     /// The host path of muelle's init (the reaper `--init` puts in front
     /// of the command), bound read-only at [`INIT_PATH`].
     pub init: Option<PathBuf>,
+    /// The network namespace the container joins (its sandbox's, or the
+    /// one of the container whose network it shares); `None`: a new one
+    /// with only loopback, unless the network is the host's.
+    pub netns: Option<PathBuf>,
 }
 
 /// A host file or folder bound into the container.
@@ -102,10 +106,6 @@ pub enum SpecError {
     },
     #[error("{0} in the container's root filesystem is not a regular file")]
     NotRegularFile(&'static str),
-    #[error(
-        "network mode \"bridge\" is not available yet: muelle has no networks before the network issue lands; use --network none or --network host"
-    )]
-    BridgeNotYet,
     #[error("no host folder for the volume at {}: the engine mounts volumes before it builds the spec", .0.display())]
     VolumeNotMounted(PathBuf),
     #[error(
@@ -209,10 +209,8 @@ pub fn build_on(
         LinuxNamespaceType::Uts,
         LinuxNamespaceType::Mount,
     ];
-    match config.network {
-        NetworkMode::None => namespaces.push(LinuxNamespaceType::Network),
-        NetworkMode::Host => {}
-        NetworkMode::Bridge => return Err(SpecError::BridgeNotYet),
+    if config.network != NetworkMode::Host {
+        namespaces.push(LinuxNamespaceType::Network);
     }
     // Docker's default cgroupns mode: private on cgroup v2, the host's on
     // v1 (where a cgroup namespace shows little and old tools break).
@@ -221,7 +219,13 @@ pub fn build_on(
     }
     let namespaces = namespaces
         .into_iter()
-        .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
+        .map(|typ| {
+            let builder = LinuxNamespaceBuilder::default().typ(typ);
+            match (&resolved.netns, typ) {
+                (Some(path), LinuxNamespaceType::Network) => builder.path(path.clone()).build(),
+                _ => builder.build(),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mounts = mounts::all(config, resolved)?;
@@ -264,7 +268,7 @@ pub fn build_on(
 /// The container's host name: `-h`, else (as docker) the host's with the
 /// host's network, else the first 12 characters of the id.
 pub fn hostname(config: &ContainerConfig, host: &Host, id: &str) -> String {
-    match (&config.hostname, config.network) {
+    match (&config.hostname, &config.network) {
         (Some(name), _) => name.clone(),
         (None, NetworkMode::Host) => host.hostname.clone(),
         (None, _) => id.chars().take(12).collect(),
