@@ -351,6 +351,7 @@ impl Container {
                 handover: false,
                 facts: None,
                 trash: None,
+                hold: Vec::new(),
             },
             _state: state,
         }

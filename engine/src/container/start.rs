@@ -253,12 +253,12 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|a| a.handover)
                 .then(|| paths.trash()),
+            hold: Vec::new(),
         };
         let handle = match zygote {
             Some(zygote) => zygote.launch(&job),
             None => {
-                let inherited: Vec<i32> = job.attach.map(|a| a.fds()).unwrap_or_default();
-                monitor::spawn(&job, &inherited)
+                monitor::spawn(&job, &job.passed_fds())
             }
         };
         // Ours are closed now: the monitor holds its copies.

@@ -90,6 +90,21 @@ pub struct Job {
     /// to, deleted once it said `done`.
     #[serde(default)]
     pub trash: Option<PathBuf>,
+    /// Descriptors the monitor inherits (as `attach`'s) and keeps open
+    /// until the container exits: the host ports published for it, so
+    /// that nobody else takes them meanwhile.
+    #[serde(default)]
+    pub hold: Vec<i32>,
+}
+
+impl Job {
+    /// Every descriptor of the caller's the monitor takes over: the
+    /// attached caller's, then the held ones.
+    pub fn passed_fds(&self) -> Vec<i32> {
+        let mut fds = self.attach.map(|a| a.fds()).unwrap_or_default();
+        fds.extend(&self.hold);
+        fds
+    }
 }
 
 /// What the monitor needs to know of the container's spec before it

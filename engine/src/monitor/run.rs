@@ -116,6 +116,8 @@ struct ServeState {
     handover: bool,
     #[serde(default)]
     trash: Option<std::path::PathBuf>,
+    #[serde(default)]
+    held: Vec<RawFd>,
 }
 
 fn serve_after_exec(text: &str) -> i32 {
@@ -157,6 +159,11 @@ fn serve_after_exec(text: &str) -> i32 {
     if let Some(fd) = &listener {
         set_cloexec(fd.as_raw_fd(), true);
     }
+    // SAFETY: as above.
+    let held = state.held.iter().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) }).collect();
+    for &fd in &state.held {
+        set_cloexec(fd, true);
+    }
     drop_clean_file_pages();
     Monitor {
         root: StateRoot::new(&state.state_root),
@@ -176,6 +183,7 @@ fn serve_after_exec(text: &str) -> i32 {
         handover: state.handover,
         mount_ns: None,
         trash: state.trash,
+        held,
     }
     .serve()
 }
@@ -286,6 +294,8 @@ struct Monitor {
     mount_ns: Option<OwnedFd>,
     /// See [`super::Job::trash`].
     trash: Option<std::path::PathBuf>,
+    /// See [`super::Job::hold`].
+    held: Vec<OwnedFd>,
 }
 
 fn dup2(from: RawFd, to: RawFd) {
@@ -320,6 +330,11 @@ impl Monitor {
     ) -> Result<Monitor, ()> {
         // SAFETY: the spawner passed these to us under these numbers.
         let attach = job.attach.map(|a| unsafe { Attached::from_raw(a, tty) });
+        // SAFETY: as above; close-on-exec, so init never has them.
+        let held: Vec<OwnedFd> = job.hold.iter().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) }).collect();
+        for fd in &held {
+            set_cloexec(fd.as_raw_fd(), true);
+        }
         let fail = |reporter: &mut Option<std::fs::File>, what: String| {
             report(reporter, &format!("err {what}"));
         };
@@ -515,6 +530,7 @@ impl Monitor {
             handover: job.handover,
             mount_ns,
             trash: job.trash.clone(),
+            held,
         })
     }
 
@@ -555,8 +571,10 @@ impl Monitor {
             exit_command: self.exit_command.clone(),
             handover: self.handover,
             trash: self.trash.clone(),
+            held: self.held.iter().map(|fd| fd.as_raw_fd()).collect(),
         };
         let mut passed = vec![state.stdout, state.stderr, state.input, state.listener];
+        passed.extend(&state.held);
         passed.extend(state.attach.map(|a| a.fds()).unwrap_or_default());
         passed.retain(|fd| *fd >= 0);
         let args = [

@@ -79,8 +79,7 @@ impl Zygote {
             source,
         };
         let text = serde_json::to_vec(job).map_err(|e| spawn_error(std::io::Error::other(e)))?;
-        let fds = job.attach.map(|a| a.fds()).unwrap_or_default();
-        send_job(&self.socket, &text, &fds).map_err(spawn_error)?;
+        send_job(&self.socket, &text, &job.passed_fds()).map_err(spawn_error)?;
         self.reap();
         let report = super::read_report(&mut self.socket).map_err(spawn_error)?;
         if report.is_empty() {
@@ -145,17 +144,12 @@ fn wait_and_run(socket: OwnedFd) -> i32 {
             return 2;
         }
     };
-    if let Some(attach) = job.attach {
-        match attached_under_our_numbers(attach, fds) {
-            Some(ours) => job.attach = Some(ours),
-            None => {
-                super::run::report(
-                    &mut reporter,
-                    "err muelle-monitor: the caller's descriptors did not arrive",
-                );
-                return 2;
-            }
-        }
+    if !under_our_numbers(&mut job, fds) {
+        super::run::report(
+            &mut reporter,
+            "err muelle-monitor: the caller's descriptors did not arrive",
+        );
+        return 2;
     }
     run_job(&job, reporter, Stage::Forked)
 }
@@ -228,24 +222,29 @@ fn receive_job(socket: &OwnedFd) -> Option<(Vec<u8>, Vec<OwnedFd>)> {
     (!text.is_empty()).then_some((text, fds))
 }
 
-/// The caller's descriptors as they arrived (in [`JobAttach::fds`]'s
-/// order), under the numbers they have here; ownership passes to the
-/// numbers (the monitor takes them over).
-fn attached_under_our_numbers(sent: JobAttach, fds: Vec<OwnedFd>) -> Option<JobAttach> {
-    let want = sent.fds().len();
-    if fds.len() != want {
-        return None;
+/// Puts the caller's descriptors as they arrived (in [`Job::passed_fds`]'s
+/// order) into the job under the numbers they have here; ownership
+/// passes to the numbers (the monitor takes them over). False when they
+/// are not what the job says.
+fn under_our_numbers(job: &mut Job, fds: Vec<OwnedFd>) -> bool {
+    if fds.len() != job.passed_fds().len() {
+        return false;
     }
-    let raw: Vec<RawFd> = fds
-        .into_iter()
-        .map(std::os::fd::IntoRawFd::into_raw_fd)
-        .collect();
-    Some(JobAttach {
-        stdout: raw[0],
-        stderr: raw[1],
-        control: raw[2],
-        stdin: sent.stdin.map(|_| raw[3]),
-    })
+    let mut raw = fds.into_iter().map(std::os::fd::IntoRawFd::into_raw_fd);
+    if let Some(sent) = job.attach {
+        let (Some(stdout), Some(stderr), Some(control)) = (raw.next(), raw.next(), raw.next())
+        else {
+            return false;
+        };
+        job.attach = Some(JobAttach {
+            stdout,
+            stderr,
+            control,
+            stdin: sent.stdin.and_then(|_| raw.next()),
+        });
+    }
+    job.hold = raw.collect();
+    true
 }
 
 /// A job the forked monitor cannot run itself (its container needs a
@@ -269,7 +268,7 @@ pub(super) fn exec_monitor(job: &Job, reporter: Option<std::fs::File>) -> i32 {
     };
     // SAFETY: fcntl and dup2 on descriptors of ours.
     unsafe {
-        for fd in job.attach.map(|a| a.fds()).unwrap_or_default() {
+        for fd in job.passed_fds() {
             libc::fcntl(fd, libc::F_SETFD, 0);
         }
         libc::dup2(socket, 1);
