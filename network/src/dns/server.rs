@@ -188,39 +188,10 @@ impl Server {
         let mut ready = Vec::new();
         loop {
             let now = Instant::now();
-            let timeout = self.timeout(now, next_check);
-            {
-                let mut fds =
-                    Vec::with_capacity(3 + self.conns.len() + self.resolver.forwarder.len());
-                fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
-                fds.push(PollFd::new(self.udp.as_fd(), PollFlags::POLLIN));
-                fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
-                for conn in &self.conns {
-                    let mut events = PollFlags::empty();
-                    if conn.open_for_reading() && conn.in_flight < MAX_IN_FLIGHT_PER_CONN {
-                        events |= PollFlags::POLLIN;
-                    }
-                    if conn.wants_write() {
-                        events |= PollFlags::POLLOUT;
-                    }
-                    fds.push(PollFd::new(conn.stream.as_fd(), events));
-                }
-                fds.extend(
-                    self.resolver
-                        .forwarder
-                        .fds()
-                        .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
-                );
-                match poll(&mut fds, timeout) {
-                    Ok(_) => {}
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-                ready.clear();
-                ready.extend(
-                    fds.iter()
-                        .map(|fd| fd.revents().unwrap_or(PollFlags::empty())),
-                );
+            match self.wait(self.timeout(now, next_check), &mut ready) {
+                Ok(()) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
             let now = Instant::now();
             let is_ready = |flags: &PollFlags| !flags.is_empty();
@@ -258,6 +229,35 @@ impl Server {
                 return Ok(Stop::NamesGone);
             }
         }
+    }
+
+    /// Polls everything, and tells what each descriptor is ready for: the
+    /// signalfd, the UDP socket, the listener, the connections in order,
+    /// the forwarded queries' sockets in order.
+    fn wait(&self, timeout: PollTimeout, ready: &mut Vec<PollFlags>) -> nix::Result<()> {
+        let forwarder = &self.resolver.forwarder;
+        let mut fds = Vec::with_capacity(3 + self.conns.len() + forwarder.len());
+        fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.udp.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+        for conn in &self.conns {
+            let mut events = PollFlags::empty();
+            if conn.open_for_reading() && conn.in_flight < MAX_IN_FLIGHT_PER_CONN {
+                events |= PollFlags::POLLIN;
+            }
+            if conn.wants_write() {
+                events |= PollFlags::POLLOUT;
+            }
+            fds.push(PollFd::new(conn.stream.as_fd(), events));
+        }
+        fds.extend(forwarder.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+        poll(&mut fds, timeout)?;
+        ready.clear();
+        ready.extend(
+            fds.iter()
+                .map(|fd| fd.revents().unwrap_or(PollFlags::empty())),
+        );
+        Ok(())
     }
 
     /// Until the next deadline, rounded up to the millisecond.
