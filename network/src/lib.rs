@@ -2,6 +2,7 @@
 //! `muelle` in its name (`mu` for interface names, which are short), and
 //! every host object has an owner that removes it.
 
+pub mod dns;
 pub mod error;
 pub mod hostports;
 pub mod ipam;
