@@ -1,3 +1,8 @@
 //! muelle's networks. Everything this crate creates on the host carries
 //! `muelle` in its name (`mu` for interface names, which are short), and
 //! every host object has an owner that removes it.
+//!
+//! - [`netlink`]: a synchronous rtnetlink client (links, veth pairs into
+//!   other namespaces, addresses, routes) on one socket.
+
+pub mod netlink;
