@@ -3,6 +3,8 @@
 //! every host object has an owner that removes it.
 //!
 //! - [`netlink`]: a synchronous rtnetlink client (links, veth pairs into
-//!   other namespaces, addresses, routes) on one socket.
+//!   other namespaces, addresses, routes) on one socket;
+//! - [`netns`]: network namespaces kept alive by a bind mount of their file.
 
 pub mod netlink;
+pub mod netns;
