@@ -4,7 +4,9 @@
 //!
 //! - [`netlink`]: a synchronous rtnetlink client (links, veth pairs into
 //!   other namespaces, addresses, routes) on one socket;
-//! - [`netns`]: network namespaces kept alive by a bind mount of their file.
+//! - [`netns`]: network namespaces kept alive by a bind mount of their file;
+//! - [`sysctl`]: writes to `/proc/sys`.
 
 pub mod netlink;
 pub mod netns;
+pub mod sysctl;
