@@ -32,8 +32,9 @@ const DUMP_TRIES: usize = 5;
 
 /// One `NETLINK_ROUTE` socket, in the network namespace it was opened in.
 ///
-/// Not `Sync`: one thread talks on it at a time (`&mut self`). Dropping it
-/// closes the socket; while it is open it keeps its namespace alive.
+/// Every call takes `&mut self`: one request (or batch) is in flight at a
+/// time, so answers are never mixed up. Dropping it closes the socket;
+/// while it is open it keeps its namespace alive.
 #[derive(Debug)]
 pub struct Netlink {
     socket: Socket,
