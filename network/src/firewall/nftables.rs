@@ -182,7 +182,8 @@ fn base_script() -> String {
                 "iifname . oifname @intra accept",
                 "iifname @internal drop",
                 "oifname @internal drop",
-                "iifname @bridges oifname @bridges ct status & dnat == 0 drop",
+                // Into a bridge only replies and published ports: this
+                // isolates bridges from each other and from outside.
                 "oifname @bridges ct state established,related accept",
                 "oifname @bridges ct status dnat accept",
                 "oifname @bridges drop",
