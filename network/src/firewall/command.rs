@@ -30,6 +30,17 @@ impl Tool {
         Tool { name, path }
     }
 
+    /// The program at `path`, called `name` in errors.
+    #[cfg(test)]
+    pub(super) fn at(name: &'static str, path: PathBuf) -> Tool {
+        Tool { name, path }
+    }
+
+    #[cfg(test)]
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub(super) fn name(&self) -> &'static str {
         self.name
     }

@@ -11,32 +11,43 @@
 //!                     the ones on every address (a comment holds the bridge)
 //! MUELLE-POSTROUTING  per bridge: masquerade 127.0.0.0/8 and hairpin, then
 //!                     RETURN; after all bridges: masquerade each subnet
-//! MUELLE-FORWARD      internal bridges' blocks first (accept within, drop
-//!                     in and out), then the other bridges' blocks
+//! MUELLE-FORWARD      -j MUELLE-INTERNAL first, then per bridge: accept
+//!                     within, isolate, accept replies and published ports,
+//!                     drop the rest coming in, accept going out
+//! MUELLE-INTERNAL     per internal bridge: accept within, drop in and out
 //! MUELLE-ISOLATION    per bridge: drop what enters it from another bridge,
 //!                     unless published (DNATed)
 //! ```
 //!
 //! A change reads the rules once (`iptables-save`), computes the lines to
 //! add and delete, and applies each table as one `iptables-restore
-//! --noflush` (which commits a table at a time: when the second fails, the
-//! first is rewritten to what was read). Rules are compared as
-//! `iptables-save` prints them, which is how they are written here; a rule
-//! muelle no longer recognizes is deleted and written again, never
-//! duplicated blindly. Which rules belong to a network: those naming its
-//! bridge with `-i` or `-o`.
+//! --noflush`, filter first, then nat. iptables-restore commits a table at
+//! a time, so when nat fails, filter's change is undone: the lines added
+//! are deleted and the lines deleted appended again. That is exact because
+//! in filter a bridge's lines are one block and the order of blocks does not
+//! matter (internal bridges have a chain of their own for that); nat, which
+//! has an order (bound ports before the rest, each bridge's RETURN before
+//! the masquerade of every subnet), is never undone. Chains and jumps a
+//! failed change made stay: empty, they change nothing, and another muelle
+//! may already use them.
+//!
+//! Rules are compared as `iptables-save` prints them, which is how they are
+//! written here; a network whose rules differ from what muelle would write
+//! has them deleted and written again, never duplicated blindly. Which
+//! rules belong to a network: those naming its bridge with `-i` or `-o`.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use super::command::Tool;
-use super::{Error, Installed, Network, PortRule, Protocol, Result, Subnet, Tools};
+use super::{Installed, Network, PortRule, Protocol, Result, Subnet, Tools};
 
 const DNAT: &str = "MUELLE-DNAT";
 const POSTROUTING: &str = "MUELLE-POSTROUTING";
 const FORWARD: &str = "MUELLE-FORWARD";
 const ISOLATION: &str = "MUELLE-ISOLATION";
+const INTERNAL: &str = "MUELLE-INTERNAL";
 /// What every muelle chain's name starts with.
 const PREFIX: &str = "MUELLE-";
 
@@ -57,7 +68,7 @@ pub(super) fn probe(tools: &Tools) -> Result<()> {
 
 pub(super) fn add_network(tools: &Tools, net: &Network) -> Result<()> {
     let doing = format!("applying muelle's network rules for {}", net.bridge);
-    retry_once(|| {
+    super::retrying(|| {
         let state = read(tools, &doing)?;
         let mut changes = Changes::default();
         changes.ensure_base(&state);
@@ -82,7 +93,7 @@ pub(super) fn add_network(tools: &Tools, net: &Network) -> Result<()> {
 
 pub(super) fn remove_network(tools: &Tools, bridge: &str) -> Result<()> {
     let doing = format!("removing muelle's network rules for {bridge}");
-    retry_once(|| {
+    super::retrying(|| {
         let state = read(tools, &doing)?;
         let mut changes = Changes::default();
         for saved in state.owned_by(bridge) {
@@ -94,7 +105,7 @@ pub(super) fn remove_network(tools: &Tools, bridge: &str) -> Result<()> {
 
 pub(super) fn publish(tools: &Tools, ports: &[PortRule]) -> Result<()> {
     let doing = super::doing_ports("publishing", ports);
-    retry_once(|| {
+    super::retrying(|| {
         let state = read(tools, &doing)?;
         let installed: Vec<PortRule> = state.ports().map(|(p, _)| p).collect();
         if let Some(taken) = super::taken(ports, &installed) {
@@ -113,7 +124,7 @@ pub(super) fn publish(tools: &Tools, ports: &[PortRule]) -> Result<()> {
 
 pub(super) fn unpublish(tools: &Tools, ports: &[PortRule]) -> Result<()> {
     let doing = super::doing_ports("unpublishing", ports);
-    retry_once(|| {
+    super::retrying(|| {
         let state = read(tools, &doing)?;
         let mut changes = Changes::default();
         for (installed, saved) in state.ports() {
@@ -130,7 +141,7 @@ pub(super) fn list(tools: &Tools) -> Result<Installed> {
     let networks: BTreeSet<String> = state
         .rules
         .iter()
-        .filter(|s| s.chain == FORWARD)
+        .filter(|s| s.chain == FORWARD || s.chain == INTERNAL)
         .filter_map(|s| bridge_of(&s.spec))
         .map(str::to_string)
         .collect();
@@ -142,7 +153,7 @@ pub(super) fn list(tools: &Tools) -> Result<Installed> {
 
 pub(super) fn remove_all(tools: &Tools) -> Result<()> {
     let doing = "removing muelle's iptables chains";
-    retry_once(|| {
+    super::retrying(|| {
         let state = read(tools, doing)?;
         let mut changes = Changes::default();
         for saved in state.rules.iter().filter(|s| !is_ours(&s.chain)) {
@@ -153,15 +164,6 @@ pub(super) fn remove_all(tools: &Tools) -> Result<()> {
         }
         changes.apply(tools, &state, doing)
     })
-}
-
-/// Runs `f` again when a command failed: another muelle may have changed
-/// the rules between our read and our restore.
-fn retry_once(f: impl Fn() -> Result<()>) -> Result<()> {
-    match f() {
-        Err(Error::Command { .. }) => f(),
-        other => other,
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -209,17 +211,20 @@ impl Rule {
 }
 
 /// muelle's chains, by table.
-const CHAINS: [(Table, &str); 4] = [
+const CHAINS: [(Table, &str); 5] = [
     (Table::Nat, DNAT),
     (Table::Nat, POSTROUTING),
     (Table::Filter, FORWARD),
+    (Table::Filter, INTERNAL),
     (Table::Filter, ISOLATION),
 ];
 
-/// The jumps from built-in chains into muelle's.
-fn jumps() -> [Rule; 4] {
+/// The jumps from built-in chains into muelle's, and the one to
+/// MUELLE-INTERNAL.
+fn jumps() -> [Rule; 5] {
     let local = format!("-m addrtype --dst-type LOCAL -j {DNAT}");
     [
+        Rule::new(Table::Filter, FORWARD, At::Top, format!("-j {INTERNAL}")),
         Rule::new(Table::Nat, "PREROUTING", At::Top, local.clone()),
         Rule::new(Table::Nat, "OUTPUT", At::Top, local),
         Rule::new(
@@ -240,9 +245,9 @@ fn network_rules(net: &Network) -> Vec<Rule> {
     let nat = |at, spec: String| Rule::new(Table::Nat, POSTROUTING, at, spec);
     if net.internal {
         return vec![
-            filter(FORWARD, At::Top, format!("-i {b} -o {b} -j ACCEPT")),
-            filter(FORWARD, At::Top, format!("-i {b} -j DROP")),
-            filter(FORWARD, At::Top, format!("-o {b} -j DROP")),
+            filter(INTERNAL, At::Bottom, format!("-i {b} -o {b} -j ACCEPT")),
+            filter(INTERNAL, At::Bottom, format!("-i {b} -j DROP")),
+            filter(INTERNAL, At::Bottom, format!("-o {b} -j DROP")),
         ];
     }
     vec![
@@ -485,8 +490,8 @@ impl Changes {
         self.table(saved.table).delete.push(saved.clone());
     }
 
-    /// Applies the filter table, then nat; when nat fails, filter is put
-    /// back as `before` had it.
+    /// Applies the filter table, then nat; when nat fails, undoes filter's
+    /// change (see the module doc).
     fn apply(&self, tools: &Tools, before: &State, doing: &str) -> Result<()> {
         let tables = [(Table::Filter, &self.filter), (Table::Nat, &self.nat)];
         let mut done: Vec<(Table, &TableChange)> = Vec::new();
@@ -496,7 +501,7 @@ impl Changes {
             };
             if let Err(e) = restore(&tools.iptables_restore, &script, doing) {
                 for (table, applied) in done.iter().rev() {
-                    let undo = applied.rollback(*table, before);
+                    let undo = applied.undo(*table, before);
                     if let Err(undo_error) = restore(&tools.iptables_restore, &undo, doing) {
                         tracing::error!(
                             "cannot undo muelle's {} rules: {undo_error}",
@@ -553,26 +558,20 @@ impl TableChange {
         Some(s)
     }
 
-    /// The iptables-restore input that puts `table` back as `before` had
-    /// it, after this change was applied.
-    fn rollback(&self, table: Table, before: &State) -> String {
+    /// The iptables-restore input that undoes this change, applied: the
+    /// lines it added go, the lines it deleted come back at the end of
+    /// their chains (or first, for jumps from built-in chains), and the
+    /// chains it dropped come back as `before` had them. The chains it made
+    /// stay (see the module doc).
+    fn undo(&self, table: Table, before: &State) -> String {
         let mut s = format!("*{}\n", table.name());
-        for rule in self.add.iter().filter(|r| !is_ours(r.chain)) {
+        for rule in self.add.iter().rev() {
             writeln!(s, "-D {} {}", rule.chain, rule.spec).unwrap();
         }
-        for chain in &self.new_chains {
-            writeln!(s, "-F {chain}").unwrap();
+        for chain in &self.drop_chains {
+            writeln!(s, "-N {chain}").unwrap();
         }
-        let chains = before.chains.iter().filter(|(t, _)| *t == table);
-        for (_, chain) in chains.clone() {
-            let verb = if self.drop_chains.contains(chain) {
-                "-N"
-            } else {
-                "-F"
-            };
-            writeln!(s, "{verb} {chain}").unwrap();
-        }
-        for (_, chain) in chains {
+        for chain in &self.drop_chains {
             for saved in before
                 .rules
                 .iter()
@@ -581,11 +580,11 @@ impl TableChange {
                 writeln!(s, "-A {chain} {}", saved.spec).unwrap();
             }
         }
+        for saved in self.delete.iter().filter(|r| is_ours(&r.chain)) {
+            writeln!(s, "-A {} {}", saved.chain, saved.spec).unwrap();
+        }
         for saved in self.delete.iter().filter(|r| !is_ours(&r.chain)) {
             writeln!(s, "-I {} 1 {}", saved.chain, saved.spec).unwrap();
-        }
-        for chain in &self.new_chains {
-            writeln!(s, "-X {chain}").unwrap();
         }
         s.push_str("COMMIT\n");
         s
@@ -636,9 +635,9 @@ mod tests {
         assert_eq!(
             specs(&network_rules(&net("mu1", true))),
             [
-                "MUELLE-FORWARD -i mu1 -o mu1 -j ACCEPT",
-                "MUELLE-FORWARD -i mu1 -j DROP",
-                "MUELLE-FORWARD -o mu1 -j DROP",
+                "MUELLE-INTERNAL -i mu1 -o mu1 -j ACCEPT",
+                "MUELLE-INTERNAL -i mu1 -j DROP",
+                "MUELLE-INTERNAL -o mu1 -j DROP",
             ]
         );
         for rule in network_rules(&net("muelle0", false)) {
@@ -682,11 +681,13 @@ mod tests {
 :OUTPUT ACCEPT [0:0]
 :DOCKER - [0:0]
 :MUELLE-FORWARD - [0:0]
+:MUELLE-INTERNAL - [0:0]
 :MUELLE-ISOLATION - [0:0]
 -A FORWARD -j MUELLE-FORWARD
 -A FORWARD -o docker0 -j DOCKER
--A MUELLE-FORWARD -i mu1 -o mu1 -j ACCEPT
+-A MUELLE-FORWARD -j MUELLE-INTERNAL
 -A MUELLE-FORWARD -i muelle0 -o muelle0 -j ACCEPT
+-A MUELLE-INTERNAL -i mu1 -o mu1 -j ACCEPT
 -A MUELLE-ISOLATION -o muelle0 -m conntrack ! --ctstate DNAT -j DROP
 COMMIT
 ";
@@ -710,14 +711,14 @@ COMMIT
     #[test]
     fn only_muelles_rules_are_read() {
         let state = saved_state();
-        assert_eq!(state.chains.len(), 3);
+        assert_eq!(state.chains.len(), 4);
         assert!(!state.chains.iter().any(|(_, c)| c == "DOCKER"));
         let rules: Vec<String> = state
             .rules
             .iter()
             .map(|s| format!("{} {}", s.chain, s.spec))
             .collect();
-        assert_eq!(rules.len(), 6, "{rules:#?}");
+        assert_eq!(rules.len(), 7, "{rules:#?}");
         assert!(!rules.iter().any(|r| r.contains("DOCKER")));
         assert_eq!(state.owned_by("muelle0").count(), 2);
         assert_eq!(state.ports().count(), 1);
@@ -771,28 +772,44 @@ COMMIT
         }
         assert_eq!(
             changes.filter.script(Table::Filter).unwrap(),
-            "*filter\n-D FORWARD -j MUELLE-FORWARD\n-F MUELLE-FORWARD\n-F MUELLE-ISOLATION\n\
-             -X MUELLE-FORWARD\n-X MUELLE-ISOLATION\nCOMMIT\n"
+            "*filter\n-D FORWARD -j MUELLE-FORWARD\n\
+             -F MUELLE-FORWARD\n-F MUELLE-INTERNAL\n-F MUELLE-ISOLATION\n\
+             -X MUELLE-FORWARD\n-X MUELLE-INTERNAL\n-X MUELLE-ISOLATION\nCOMMIT\n"
         );
         // Undone, the table is as it was, jumps after the chains they need.
         assert_eq!(
-            changes.filter.rollback(Table::Filter, &state),
-            "*filter\n-N MUELLE-FORWARD\n-N MUELLE-ISOLATION\n\
-             -A MUELLE-FORWARD -i mu1 -o mu1 -j ACCEPT\n\
+            changes.filter.undo(Table::Filter, &state),
+            "*filter\n-N MUELLE-FORWARD\n-N MUELLE-INTERNAL\n-N MUELLE-ISOLATION\n\
+             -A MUELLE-FORWARD -j MUELLE-INTERNAL\n\
              -A MUELLE-FORWARD -i muelle0 -o muelle0 -j ACCEPT\n\
+             -A MUELLE-INTERNAL -i mu1 -o mu1 -j ACCEPT\n\
              -A MUELLE-ISOLATION -o muelle0 -m conntrack ! --ctstate DNAT -j DROP\n\
              -I FORWARD 1 -j MUELLE-FORWARD\nCOMMIT\n"
         );
     }
 
     #[test]
-    fn rollback_of_a_fresh_base_removes_it() {
+    fn undo_deletes_what_was_added_and_appends_what_was_deleted() {
+        let state = saved_state();
         let mut changes = Changes::default();
         changes.ensure_base(&State::default());
+        for saved in state.owned_by("muelle0") {
+            changes.delete(saved);
+        }
+        for rule in network_rules(&net("muelle0", true)) {
+            changes.add(rule);
+        }
         assert_eq!(
-            changes.filter.rollback(Table::Filter, &State::default()),
-            "*filter\n-D FORWARD -j MUELLE-FORWARD\n-F MUELLE-FORWARD\n-F MUELLE-ISOLATION\n\
-             -X MUELLE-FORWARD\n-X MUELLE-ISOLATION\nCOMMIT\n"
+            changes.filter.undo(Table::Filter, &state),
+            "*filter\n\
+             -D MUELLE-INTERNAL -o muelle0 -j DROP\n\
+             -D MUELLE-INTERNAL -i muelle0 -j DROP\n\
+             -D MUELLE-INTERNAL -i muelle0 -o muelle0 -j ACCEPT\n\
+             -D FORWARD -j MUELLE-FORWARD\n\
+             -D MUELLE-FORWARD -j MUELLE-INTERNAL\n\
+             -A MUELLE-FORWARD -i muelle0 -o muelle0 -j ACCEPT\n\
+             -A MUELLE-ISOLATION -o muelle0 -m conntrack ! --ctstate DNAT -j DROP\n\
+             COMMIT\n"
         );
     }
 
@@ -802,5 +819,88 @@ COMMIT
             split(r#"-m comment --comment "a b \"c\"" -j X"#),
             ["-m", "comment", "--comment", "a b \"c\"", "-j", "X"]
         );
+    }
+
+    /// Runs `body` on a thread in a network namespace of its own, where
+    /// iptables may be changed; `None` where that cannot be done here.
+    fn in_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let iptables = Tool::find("iptables");
+        if !nix::unistd::geteuid().is_root() || iptables.run(&["--version"], None, "").is_err() {
+            eprintln!("skipping: needs root and iptables");
+            return None;
+        }
+        let thread = std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+            body()
+        });
+        Some(
+            thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        )
+    }
+
+    /// iptables-save's filter and nat tables, without its dated comments.
+    fn saved(tools: &Tools) -> String {
+        let mut all = String::new();
+        for table in ["filter", "nat"] {
+            let out = tools.iptables_save.run(&["-t", table], None, "").unwrap();
+            all.extend(
+                out.lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(|l| format!("{l}\n")),
+            );
+        }
+        all
+    }
+
+    /// An iptables-restore that fails on the nat table, so that the filter
+    /// table, applied first, must be put back.
+    #[test]
+    fn a_failed_nat_table_puts_filter_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("iptables-restore");
+        let real = Tool::find("iptables-restore").path().to_path_buf();
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\nscript=$(cat)\ncase \"$script\" in *'*nat'*) \
+                 echo 'iptables-restore: line 2 failed' >&2; exit 1;; esac\n\
+                 printf '%s\\n' \"$script\" | exec {} \"$@\"\n",
+                real.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        in_netns(move || {
+            let tools = Tools::find();
+            let failing = Tools {
+                iptables_restore: Tool::at("iptables-restore", fake),
+                ..tools.clone()
+            };
+            // From nothing: no rule of the network stays (the empty chains
+            // and their jumps may).
+            let err = add_network(&failing, &net("muelle0", false)).unwrap_err();
+            assert!(
+                err.to_string().contains("line 2 failed: `-N MUELLE-DNAT`"),
+                "{err}"
+            );
+            assert!(!saved(&tools).contains("muelle0"), "{}", saved(&tools));
+
+            // Over another network: filter is as it was.
+            add_network(&tools, &net("muelle0", false)).unwrap();
+            let before = saved(&tools);
+            let mut other = net("muelle1", false);
+            other.subnet = Subnet::parse("10.88.2.0/24").unwrap();
+            assert!(add_network(&failing, &other).is_err());
+            assert_eq!(saved(&tools), before);
+            // A change of muelle0 deletes and adds in filter: put back too.
+            assert!(add_network(&failing, &net("muelle0", true)).is_err());
+            assert_eq!(saved(&tools), before);
+            remove_all(&tools).unwrap();
+            assert!(!saved(&tools).contains("MUELLE"));
+        });
     }
 }

@@ -351,6 +351,23 @@ impl Firewall {
     }
 }
 
+/// Runs a read-then-write change `f` again while a command fails, a few
+/// times: muelle has no daemon, and another muelle may change the rules
+/// between this one's read and its write (the write then fails whole).
+fn retrying(f: impl Fn() -> Result<()>) -> Result<()> {
+    const ATTEMPTS: u64 = 4;
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Err(Error::Command { .. }) if attempt < ATTEMPTS => {
+                std::thread::sleep(std::time::Duration::from_millis(5 * attempt));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// An IPv4 subnet, its host bits zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Subnet {

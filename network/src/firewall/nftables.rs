@@ -49,7 +49,7 @@ pub(super) fn probe(tools: &Tools) -> Result<()> {
 
 pub(super) fn add_network(tools: &Tools, net: &Network) -> Result<()> {
     let doing = format!("applying muelle's network rules for {}", net.bridge);
-    retry_once(|| {
+    super::retrying(|| {
         let state = read(&tools.nft, &doing)?.unwrap_or_default();
         apply(&tools.nft, &add_network_script(net, &state), &doing)
     })?;
@@ -59,7 +59,7 @@ pub(super) fn add_network(tools: &Tools, net: &Network) -> Result<()> {
 
 pub(super) fn remove_network(tools: &Tools, bridge: &str) -> Result<()> {
     let doing = format!("removing muelle's network rules for {bridge}");
-    retry_once(|| match read(&tools.nft, &doing)? {
+    super::retrying(|| match read(&tools.nft, &doing)? {
         Some(state) => apply(&tools.nft, &remove_network_script(bridge, &state), &doing),
         None => Ok(()),
     })
@@ -85,7 +85,7 @@ pub(super) fn publish(tools: &Tools, ports: &[PortRule]) -> Result<()> {
 
 pub(super) fn unpublish(tools: &Tools, ports: &[PortRule]) -> Result<()> {
     let doing = super::doing_ports("unpublishing", ports);
-    retry_once(|| match read(&tools.nft, &doing)? {
+    super::retrying(|| match read(&tools.nft, &doing)? {
         Some(state) => apply(&tools.nft, &unpublish_script(ports, &state), &doing),
         None => Ok(()),
     })
@@ -105,15 +105,6 @@ pub(super) fn remove_all(tools: &Tools) -> Result<()> {
     // Adding first makes the delete succeed when there is no table.
     let script = format!("add table ip {TABLE}\ndelete table ip {TABLE}\n");
     apply(&tools.nft, &script, "removing muelle's nftables table")
-}
-
-/// Runs `f` again when a command failed: another muelle may have changed
-/// the table between our read and our transaction.
-fn retry_once(f: impl Fn() -> Result<()>) -> Result<()> {
-    match f() {
-        Err(Error::Command { .. }) => f(),
-        other => other,
-    }
 }
 
 fn apply(nft: &Tool, script: &str, doing: &str) -> Result<()> {
