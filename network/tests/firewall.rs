@@ -485,6 +485,7 @@ both_backends!(
     publish_is_all_or_nothing,
     a_changed_network_replaces_its_rules,
     a_forward_drop_policy,
+    concurrent_changes,
 );
 
 // --- the tests -----------------------------------------------------------
@@ -803,6 +804,45 @@ fn a_forward_drop_policy(lab: &Lab, fw: &Firewall) {
     assert!(host_fetch("127.0.0.1", 8080).is_some());
     fw.remove_all().unwrap();
     assert!(snapshot(Backend::Iptables).contains(":FORWARD DROP"));
+}
+
+/// Several muelle commands at once (there is no daemon to serialize them):
+/// every change lands, and removals too.
+fn concurrent_changes(_lab: &Lab, fw: &Firewall) {
+    const N: u8 = 6;
+    let netns = File::open("/proc/thread-self/ns/net").unwrap();
+    let in_each = |work: &(dyn Fn(u8) + Sync)| {
+        std::thread::scope(|scope| {
+            for i in 0..N {
+                let netns = &netns;
+                scope.spawn(move || {
+                    nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+                    work(i)
+                });
+            }
+        })
+    };
+    let bridge = |i: u8| format!("muelle-c{i}");
+    let port_of = |i: u8| {
+        let to = format!("10.88.{}.2", 10 + i);
+        port(None, 8000 + u16::from(i), &to, 80, &bridge(i))
+    };
+    in_each(&|i| {
+        fw.add_network(&network(&bridge(i), 10 + i, i % 2 == 0))
+            .unwrap();
+        fw.publish(&[port_of(i)]).unwrap();
+    });
+    let installed = fw.list().unwrap();
+    assert_eq!(installed.networks, (0..N).map(bridge).collect::<Vec<_>>());
+    assert_eq!(installed.ports, (0..N).map(port_of).collect::<Vec<_>>());
+
+    in_each(&|i| {
+        fw.unpublish(&[port_of(i)]).unwrap();
+        fw.remove_network(&bridge(i)).unwrap();
+    });
+    assert_eq!(fw.list().unwrap(), Installed::default());
+    fw.remove_all().unwrap();
+    assert_eq!(muelle_traces(), Vec::<String>::new());
 }
 
 // --- once per machine ----------------------------------------------------
