@@ -893,8 +893,8 @@ fn a_failed_transaction_keeps_the_previous_rules() {
     });
 }
 
-/// Times add_network on a fresh table and publish of one port (median of
-/// 20), for each backend. Run by hand:
+/// Times add_network on a fresh table and on one with a network, publish
+/// and unpublish of one port (medians of 20), for each backend. Run by hand:
 /// `cargo test -p network --test firewall -- --ignored --nocapture timings`
 #[test]
 #[ignore]
@@ -904,28 +904,36 @@ fn timings() {
             eprintln!("skipping {backend}: {reason}");
             continue;
         }
-        let (add, publish) = in_netns(move || {
+        let medians = in_netns(move || {
             let fw = Firewall::with_backend(backend);
-            let median = |mut v: Vec<Duration>| {
-                v.sort();
-                v[v.len() / 2]
+            let mut times: [Vec<Duration>; 4] = Default::default();
+            let mut timed = |i: usize, f: &dyn Fn()| {
+                let t = Instant::now();
+                f();
+                times[i].push(t.elapsed());
             };
-            let (mut add, mut publish) = (Vec::new(), Vec::new());
             for i in 0..20 {
+                let port = port(None, 10000 + i, "10.88.1.2", 80, "muelle-t1");
                 fw.remove_all().unwrap();
-                let t = Instant::now();
-                fw.add_network(&network("muelle-t1", 1, false)).unwrap();
-                add.push(t.elapsed());
-                let t = Instant::now();
-                fw.publish(&[port(None, 10000 + i, "10.88.1.2", 80, "muelle-t1")])
-                    .unwrap();
-                publish.push(t.elapsed());
+                timed(0, &|| {
+                    fw.add_network(&network("muelle-t1", 1, false)).unwrap()
+                });
+                timed(1, &|| {
+                    fw.add_network(&network("muelle-t2", 2, false)).unwrap()
+                });
+                timed(2, &|| fw.publish(std::slice::from_ref(&port)).unwrap());
+                timed(3, &|| fw.unpublish(std::slice::from_ref(&port)).unwrap());
             }
             fw.remove_all().unwrap();
-            (median(add), median(publish))
+            times.map(|mut v| {
+                v.sort();
+                v[v.len() / 2]
+            })
         });
+        let [fresh, second, publish, unpublish] = medians;
         println!(
-            "{backend}: add_network on a fresh table {add:?}, publish of one port {publish:?}"
+            "{backend}: add_network {fresh:?} on a fresh table, {second:?} on one with a \
+             network; publish {publish:?}, unpublish {unpublish:?} (one port)"
         );
     }
 }

@@ -404,20 +404,28 @@ impl State {
     }
 }
 
+/// muelle's chains and rules, from one `iptables-save` of every table.
 fn read(tools: &Tools, doing: &str) -> Result<State> {
-    let mut state = State::default();
-    for table in [Table::Filter, Table::Nat] {
-        let saved = tools
-            .iptables_save
-            .run(&["-t", table.name()], None, doing)?;
-        parse_save(table, &saved, &mut state);
-    }
-    Ok(state)
+    let saved = tools.iptables_save.run(&[], None, doing)?;
+    Ok(parse_save(&saved))
 }
 
-/// Reads one table of iptables-save's output into `state`.
-fn parse_save(table: Table, saved: &str, state: &mut State) {
+/// Reads the filter and nat tables of iptables-save's output.
+fn parse_save(saved: &str) -> State {
+    let mut state = State::default();
+    let mut table = None;
     for line in saved.lines() {
+        if let Some(name) = line.strip_prefix('*') {
+            table = match name.trim() {
+                "filter" => Some(Table::Filter),
+                "nat" => Some(Table::Nat),
+                _ => None,
+            };
+            continue;
+        }
+        let Some(table) = table else {
+            continue;
+        };
         if let Some(decl) = line.strip_prefix(':') {
             let chain = decl.split_whitespace().next().unwrap_or_default();
             if is_ours(chain) {
@@ -438,6 +446,7 @@ fn parse_save(table: Table, saved: &str, state: &mut State) {
             }
         }
     }
+    state
 }
 
 /// What one change does to one table.
@@ -701,11 +710,17 @@ COMMIT
 COMMIT
 ";
 
+    /// Another table, with a chain of muelle's name that is not muelle's.
+    const SAVED_MANGLE: &str = "\
+*mangle
+:PREROUTING ACCEPT [0:0]
+:MUELLE-MARK - [0:0]
+-A PREROUTING -j MUELLE-MARK
+COMMIT
+";
+
     fn saved_state() -> State {
-        let mut state = State::default();
-        parse_save(Table::Filter, SAVED_FILTER, &mut state);
-        parse_save(Table::Nat, SAVED_NAT, &mut state);
-        state
+        parse_save(&format!("{SAVED_FILTER}{SAVED_MANGLE}{SAVED_NAT}"))
     }
 
     #[test]
