@@ -10,10 +10,13 @@
 //!   other namespaces, addresses, routes) on one socket;
 //! - [`netns`]: network namespaces kept alive by a bind mount of their file;
 //! - [`sysctl`]: writes to `/proc/sys`;
+//! - [`firewall`]: masquerade, isolation and published ports, in muelle's own
+//!   nftables table (iptables chains where nft is missing);
 //! - [`dns`]: the per-network resolver (`muelle-dns`) and its names file.
 
 pub mod dns;
 pub mod error;
+pub mod firewall;
 pub mod hostports;
 pub mod ipam;
 pub mod netlink;
@@ -26,3 +29,4 @@ pub mod sysctl;
 
 pub use error::NetworkError;
 pub use record::{DEFAULT_BRIDGE, DEFAULT_NETWORK, Endpoint, EndpointConfig, Network};
+
