@@ -9,6 +9,7 @@ mod exit;
 mod human;
 mod images;
 mod info;
+mod network;
 mod plugin;
 mod progress;
 mod system;
@@ -89,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Port(args) => container::run(global, ContainerCommand::Port(args)),
         Command::Container(cmd) => container::run(global, cmd),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
+        Command::Network(cmd) => network::run(&cli.global, cmd),
         Command::System(cmd) => system::run(global, cmd),
         Command::Plugin(cmd) => plugin::run(&cli.global, cmd),
         Command::Info { format } => info::run(&cli.global, format.as_deref()),

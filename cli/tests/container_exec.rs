@@ -365,7 +365,7 @@ fn a_paused_container_can_be_stopped_killed_and_removed() {
 #[test]
 fn stats_no_stream_shows_a_row_per_container_and_json() {
     let Some(mu) = instance() else { return };
-    let id = sleeper(&mu, "ct", &["--memory", "64m"]);
+    let id = sleeper(&mu, "ct", &["--memory", "64m", "--network", "none"]);
     mu.ok(&["create", "--name", "idle", IMAGE]);
     let out = mu.ok(&["stats", "--no-stream"]);
     let lines: Vec<&str> = out.lines().collect();

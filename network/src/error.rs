@@ -59,4 +59,18 @@ pub enum NetworkError {
     GatewayWithoutSubnet,
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Port(#[from] crate::ports::PortError),
+    #[error(transparent)]
+    HostPort(#[from] crate::hostports::HostPortError),
+    #[error(transparent)]
+    Netlink(#[from] crate::netlink::Error),
+    #[error(transparent)]
+    Netns(#[from] crate::netns::Error),
+    #[error(transparent)]
+    Firewall(#[from] crate::firewall::Error),
+    #[error("{0}")]
+    Host(String),
+    #[error("a container can be on at most {0} networks")]
+    TooManyNetworks(usize),
 }

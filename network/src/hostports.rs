@@ -9,10 +9,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::OwnedFd;
 
-use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, listen, setsockopt, socket,
-    sockopt,
-};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, getsockname, socket};
 
 use crate::ports::{HostPort, Protocol, Publish};
 use crate::record::PortBinding;
@@ -80,9 +77,12 @@ fn reserve_one(p: &Publish) -> Result<Held, HostPortError> {
     })
 }
 
-/// A socket bound to `ip:port`. TCP ones listen, with SO_REUSEADDR as any
-/// server sets it: so a port in TIME_WAIT is not refused, yet no other
-/// socket can bind it while ours listens.
+/// A socket bound to `ip:port`, without SO_REUSEADDR: no other socket
+/// binds the port while ours is there, and a port a program listens on
+/// is refused. TCP ones do not listen: a connection that the firewall
+/// did not forward is refused at once, not left waiting in a queue no
+/// one reads. (A port whose last connections are in TIME_WAIT is
+/// refused too, for up to a minute.)
 fn bind_port(ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<OwnedFd, HostPortError> {
     let address = SocketAddrV4::new(ip, port);
     let fail = |source: nix::Error| match source {
@@ -99,18 +99,11 @@ fn bind_port(ip: Ipv4Addr, port: u16, protocol: Protocol) -> Result<OwnedFd, Hos
         Protocol::Udp => SockType::Datagram,
     };
     let socket = socket(AddressFamily::Inet, kind, SockFlag::SOCK_CLOEXEC, None).map_err(fail)?;
-    if protocol == Protocol::Tcp {
-        setsockopt(&socket, sockopt::ReuseAddr, &true).map_err(fail)?;
-    }
     bind(
         std::os::fd::AsRawFd::as_raw_fd(&socket),
         &SockaddrIn::from(address),
     )
     .map_err(fail)?;
-    if protocol == Protocol::Tcp {
-        // The smallest queue: forwarded traffic never arrives here.
-        listen(&socket, nix::sys::socket::Backlog::new(1).map_err(fail)?).map_err(fail)?;
-    }
     Ok(socket)
 }
 

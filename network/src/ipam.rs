@@ -34,7 +34,8 @@ pub struct Claimed {
 /// Claims an address of `network` for the request's container and
 /// records `endpoint` (its network, address and container filled in
 /// here) under it. `is_stale` says whether a container id holding an
-/// endpoint no longer runs.
+/// endpoint no longer runs; it is called inside `tx`, so it must not read
+/// the store (ask before the transaction).
 pub fn claim(
     tx: &Tx<'_>,
     network: &Network,

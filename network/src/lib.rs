@@ -17,6 +17,7 @@
 pub mod dns;
 pub mod error;
 pub mod firewall;
+pub mod host;
 pub mod hostports;
 pub mod ipam;
 pub mod netlink;
@@ -24,9 +25,10 @@ pub mod netns;
 pub mod networks;
 pub mod ports;
 pub mod record;
+pub mod resolver;
+pub mod sandbox;
 pub mod subnet;
 pub mod sysctl;
 
 pub use error::NetworkError;
 pub use record::{DEFAULT_BRIDGE, DEFAULT_NETWORK, Endpoint, EndpointConfig, Network};
-

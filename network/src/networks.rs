@@ -186,6 +186,13 @@ pub fn remove(
     if network.is_default() {
         return Err(NetworkError::Predefined(network.name.clone(), "removed"));
     }
+    // Asked before the transaction, inside which the caller could not
+    // read the store; nothing changes meanwhile (this command holds it).
+    let live_now: Vec<String> = endpoints(store, &network.name)?
+        .into_iter()
+        .filter(|e| is_live(&e.container))
+        .map(|e| e.container)
+        .collect();
     store.transact_with(|tx| {
         let endpoints: Vec<Endpoint> = tx
             .list::<Endpoint>()?
@@ -194,7 +201,7 @@ pub fn remove(
             .collect();
         let mut live: Vec<String> = endpoints
             .iter()
-            .filter(|e| is_live(&e.container))
+            .filter(|e| live_now.contains(&e.container))
             .map(|e| e.container.clone())
             .collect();
         if !live.is_empty() {

@@ -37,6 +37,11 @@ const PACKAGES: &[&str] = &[
     "umoci",
     // tini-static: the init `run --init` puts in front of a command.
     "tini",
+    // Bridge networks' firewall rules: nft, and iptables where nft is missing
+    // (the network tests run both); `ip` for the tests' own namespaces.
+    "nftables",
+    "iptables",
+    "iproute2",
 ];
 
 /// The cargo steps, in order: name and arguments.

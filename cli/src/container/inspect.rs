@@ -252,27 +252,83 @@ fn inspect_json(cx: &Context<'_>, c: &Container) -> Value {
         "HostConfig": host_config,
         "Mounts": c.mounts.iter().map(|m| mount_json(cx, m)).collect::<Vec<_>>(),
         "Config": config_json,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "Ports": {},
-            "IPAddress": "",
-            "Gateway": "",
-            "MacAddress": "",
-            "Networks": {
-                network: {
-                    "IPAMConfig": null,
-                    "Links": null,
-                    "Aliases": null,
-                    "NetworkID": "",
-                    "EndpointID": "",
-                    "Gateway": "",
-                    "IPAddress": "",
-                    "IPPrefixLen": 0,
-                    "MacAddress": "",
-                }
+        "NetworkSettings": network_settings(cx, c, &network),
+    })
+}
+
+/// docker's `NetworkSettings`: one entry per network the container is on
+/// (address, gateway, MAC while it runs), and its published ports.
+fn network_settings(cx: &Context<'_>, c: &Container, mode: &str) -> Value {
+    let endpoints = cx
+        .engine
+        .container_endpoints(cx.store, c)
+        .unwrap_or_default();
+    let mut networks = serde_json::Map::new();
+    let mut first = None;
+    for config in &c.config.networks {
+        let network = cx.engine.network_find(cx.store, &config.network).ok();
+        let endpoint = endpoints.iter().find(|e| e.network == config.network);
+        let (gateway, prefix) = match (&network, endpoint) {
+            (Some(n), Some(_)) => (n.gateway.to_string(), n.subnet.prefix_len()),
+            _ => (String::new(), 0),
+        };
+        let entry = json!({
+            "IPAMConfig": config.ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+            "Links": null,
+            "Aliases": if config.aliases.is_empty() { Value::Null } else { json!(config.aliases) },
+            "MacAddress": endpoint.map(|e| e.mac.clone()).unwrap_or_default(),
+            "NetworkID": network.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+            "EndpointID": endpoint.map(|e| e.host_veth.clone()).unwrap_or_default(),
+            "Gateway": gateway,
+            "IPAddress": endpoint.map(|e| e.address.to_string()).unwrap_or_default(),
+            "IPPrefixLen": prefix,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "DNSNames": endpoint.map(|e| e.names.clone()),
+        });
+        if first.is_none() {
+            first = Some(entry.clone());
+        }
+        networks.insert(config.network.clone(), entry);
+    }
+    if networks.is_empty() && !c.config.network.is_bridge() {
+        networks.insert(
+            mode.to_owned(),
+            json!({
+                "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "",
+                "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                "MacAddress": "",
+            }),
+        );
+    }
+    let mut ports = serde_json::Map::new();
+    for p in cx.engine.published(cx.store, c).unwrap_or_default() {
+        let key = format!("{}/{}", p.private_port, p.protocol);
+        let binding = json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()});
+        match ports.get_mut(&key).and_then(Value::as_array_mut) {
+            Some(list) => list.push(binding),
+            None => {
+                ports.insert(key, json!([binding]));
             }
         }
+    }
+    let pick = |field: &str| {
+        first
+            .as_ref()
+            .and_then(|f| f.get(field).cloned())
+            .unwrap_or_else(|| json!(""))
+    };
+    json!({
+        "Bridge": "",
+        "SandboxID": "",
+        "SandboxKey": if endpoints.is_empty() { String::new() } else { cx.engine.run_root().join("netns").join(&c.id).display().to_string() },
+        "Ports": ports,
+        "IPAddress": pick("IPAddress"),
+        "IPPrefixLen": first.as_ref().map_or(json!(0), |f| f["IPPrefixLen"].clone()),
+        "Gateway": pick("Gateway"),
+        "MacAddress": pick("MacAddress"),
+        "Networks": networks,
     })
 }
 

@@ -28,10 +28,17 @@ pub fn code(out: &Output) -> i32 {
 
 /// A muelle whose `--root` is a fresh temporary folder (removed on drop),
 /// `--runroot` its `run` subfolder, and optionally its own `--config`.
+///
+/// Every command runs in the instance's own network namespace (with
+/// only `lo` at first): its bridges, veths, firewall rules and published
+/// ports are its own, so tests running side by side never meet, and none
+/// of it can reach the host's network. The namespace goes with the
+/// instance.
 pub struct Instance {
     _tmp: tempfile::TempDir,
     root: PathBuf,
     config: Option<PathBuf>,
+    netns: std::os::fd::OwnedFd,
 }
 
 impl Instance {
@@ -46,7 +53,35 @@ impl Instance {
             _tmp: tmp,
             root,
             config: None,
+            netns: new_netns(),
         }
+    }
+
+    /// The instance's network namespace (for `in_netns`).
+    pub fn netns(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.netns)
+    }
+
+    /// Runs `f` on a thread inside the instance's network namespace (a
+    /// client on "the host" of its containers).
+    pub fn in_netns<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let fd = self.netns();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .expect("entering the instance's network namespace");
+                f()
+            })
+            .join()
+            .expect("thread in the instance's network namespace")
+        })
+    }
+
+    /// A command (not muelle) run in the instance's network namespace.
+    pub fn host_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        enter_netns(&mut cmd, &self.netns);
+        cmd
     }
 
     /// Passes `--config PATH` to every command.
@@ -70,6 +105,7 @@ impl Instance {
             cmd.arg("--config").arg(config);
         }
         cmd.args(args);
+        enter_netns(&mut cmd, &self.netns);
         cmd
     }
 
@@ -110,6 +146,40 @@ impl Instance {
     }
 }
 
+/// A new network namespace with `lo` up, made on a thread of its own (the
+/// namespace is a thread's), held by the descriptor returned.
+fn new_netns() -> std::os::fd::OwnedFd {
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        let up = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("ip link set lo up");
+        assert!(up.success(), "ip link set lo up");
+        std::fs::File::open("/proc/thread-self/ns/net")
+            .expect("the thread's network namespace")
+            .into()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+/// Has `cmd` run in the network namespace `netns`.
+fn enter_netns(cmd: &mut Command, netns: &std::os::fd::OwnedFd) {
+    use std::os::unix::process::CommandExt;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(netns);
+    // SAFETY: only setns(2) between fork and exec; `fd` outlives the
+    // command (the instance holds it).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -121,7 +191,8 @@ pub fn stderr(out: &Output) -> String {
 /// The busybox applets the container tests use.
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "true", "false", "ls", "id", "env", "hostname", "ps", "wc",
-    "kill", "test", "pwd", "mkdir", "touch", "grep", "printf", "head", "stat",
+    "kill", "test", "pwd", "mkdir", "touch", "grep", "printf", "head", "stat", "nslookup", "nc",
+    "httpd", "ip",
 ];
 
 /// A root filesystem tar with the host's static busybox, its applets, and

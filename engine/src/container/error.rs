@@ -11,6 +11,22 @@ use crate::spec::SpecError;
 pub enum EngineError {
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
+    #[error("cannot join own network")]
+    ShareOwnNetwork,
+    #[error(
+        "container sharing network namespace with another container or host cannot be connected to any other network (network mode {0})"
+    )]
+    NetworkModeFixed(String),
+    #[error("endpoint with name {container} already exists in network {network}")]
+    AlreadyConnected { container: String, network: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected { container: String, network: String },
+    #[error(transparent)]
+    Flag(#[from] crate::config::FlagError),
+    #[error("cannot join network of a non running container: {0}")]
+    ShareStoppedNetwork(String),
     #[error("Multiple IDs found with provided prefix: {0}")]
     AmbiguousId(String),
     #[error("Invalid container name ({0}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]

@@ -95,7 +95,7 @@ fn resolv_conf(host: &str, host_network: bool) -> String {
 /// searched first so that a bare container name resolves at once; the
 /// host's search domains and options follow.
 fn resolver_conf(host: &str, resolver: Ipv4Addr) -> String {
-    let mut search = vec!["dns.muelle".to_owned()];
+    let mut search = vec![network::dns::SEARCH_DOMAIN.to_owned()];
     let mut options = Vec::new();
     for line in host.lines() {
         let mut words = line.split_whitespace();

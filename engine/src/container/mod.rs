@@ -29,8 +29,10 @@ mod exec;
 mod files;
 pub mod fs;
 mod init;
+mod join;
 mod list;
 mod naming;
+mod networks;
 mod paths;
 mod pause;
 mod port;
@@ -85,6 +87,7 @@ pub struct Engine {
     /// container cleanup ID`): the exit is folded and `--rm` honoured
     /// without waiting for the next command. Empty: nothing runs.
     exit_command: Vec<String>,
+    networking: network::sandbox::Networking,
 }
 
 impl Engine {
@@ -97,6 +100,7 @@ impl Engine {
             config_path: config_path.to_owned(),
             policy: BindPolicy::load(config_path)?,
             exit_command: Vec::new(),
+            networking: network::sandbox::Networking::new(run_root),
         })
     }
 

@@ -1,12 +1,5 @@
-//! `port`: a container's published ports, read from its record.
-//!
-//! muelle publishes no port yet: a container's network is `none` or
-//! `host` (where docker ignores `-p` too), and `-p` is refused at create
-//! until bridge networks come. So every container has no binding today.
-//! NETWORK SEAM: when bridges land, the network code records a running
-//! container's bindings (host address and port for each private port and
-//! protocol) and [`published`] returns them from the record; the CLI's
-//! `port` already prints and filters them as docker does.
+//! `port`: a running container's published ports, read from its
+//! endpoints' records (the network crate writes them when it publishes).
 
 use storage::store::Store;
 
@@ -27,16 +20,28 @@ impl Engine {
     /// The container and its published ports (none unless it runs).
     pub fn ports(&self, store: &Store, text: &str) -> Result<(Container, Vec<PortBinding>)> {
         let container = self.find(store, text)?;
-        let bindings = published(&container);
+        let bindings = self.published(store, &container)?;
         Ok((container, bindings))
     }
-}
 
-/// The bindings of a running container, from its record.
-fn published(container: &Container) -> Vec<PortBinding> {
-    if container.state.status != Status::Running {
-        return Vec::new();
+    /// The bindings of a running container; none for the others.
+    pub fn published(&self, store: &Store, container: &Container) -> Result<Vec<PortBinding>> {
+        if !matches!(container.state.status, Status::Running | Status::Paused) {
+            return Ok(Vec::new());
+        }
+        let mut bindings: Vec<PortBinding> = network::sandbox::endpoints_of(store, &container.id)?
+            .into_iter()
+            .flat_map(|e| e.ports)
+            .map(|p| PortBinding {
+                private_port: p.container_port,
+                protocol: p.protocol.as_str().to_owned(),
+                host_ip: p
+                    .host_ip
+                    .map_or_else(|| "0.0.0.0".to_owned(), |ip| ip.to_string()),
+                host_port: p.host_port,
+            })
+            .collect();
+        bindings.sort_by(|a, b| (a.private_port, &a.protocol).cmp(&(b.private_port, &b.protocol)));
+        Ok(bindings)
     }
-    // `none` and `host` networks publish nothing (see the module doc).
-    Vec::new()
 }

@@ -104,8 +104,9 @@ impl Engine {
 
     /// Takes down what a run set up, best effort (each failure is logged
     /// and the rest still done): runtime state and any process left in
-    /// the container's cgroup, volume mounts, the root filesystem mount,
-    /// the bundle folder. The container's own layer stays.
+    /// the container's cgroup, volume mounts, its network (sandbox,
+    /// addresses, published ports), the root filesystem mount, the bundle
+    /// folder. The container's own layer stays.
     pub(super) fn teardown(&self, store: &Store, container: &mut Container) {
         let paths = self.paths(&container.id);
         if let Ok(id) = container.id.parse::<runtime_core::state::ContainerId>() {
@@ -132,6 +133,7 @@ impl Engine {
                 Err(e) => tracing::warn!("container {}: {e}", container.name),
             }
         }
+        self.networking.teardown(store, &container.id);
         if let Err(e) = image::Rootfs::release(&paths.rootfs()) {
             tracing::warn!("container {}: {e}", container.name);
         }

@@ -100,6 +100,9 @@ impl Engine {
                 self.teardown(store, container);
             }
         }
+        // A run --rm whose container ended before it was recorded running
+        // comes here without a teardown.
+        self.networking.teardown(store, &container.id);
         let paths = self.paths(&container.id);
         image::Rootfs::unmount(paths.data(), &paths.rootfs())?;
         let trash = (trash == Trash::Delete).then(|| paths.trash());

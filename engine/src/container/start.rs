@@ -153,6 +153,7 @@ impl Engine {
             rootfs: None,
             mounted: Vec::new(),
             run_dir: None,
+            network: None,
         };
         let rootfs = Rootfs::open(&self.data_root)?
             .volatile(container.config.auto_remove)
@@ -188,14 +189,25 @@ impl Engine {
         if container.config.init {
             resolved.init = Some(super::init::find()?);
         }
+        let exposed = image_config
+            .config()
+            .as_ref()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        let mut joined = self.join_networks(store, container, &exposed)?;
+        if joined.sandbox {
+            undo.network = Some((&self.networking, store));
+        }
+        resolved.netns = joined.netns.take();
         let host = Host::detect();
-        let hostname = spec::hostname(&container.config, &host, &container.id);
-        resolved.extra_binds = files::write(
-            &paths,
-            &hostname,
-            &container.config,
-            files::NetworkFacts::default(),
-        )?;
+        let hostname = match joined.hostname.take() {
+            Some(theirs) if container.config.hostname.is_none() => theirs,
+            _ => spec::hostname(&container.config, &host, &container.id),
+        };
+        resolved.extra_binds = match joined.shared_files.take() {
+            Some(theirs) => theirs,
+            None => files::write(&paths, &hostname, &container.config, joined.facts)?,
+        };
         let mut config = container.config.clone();
         config.mounts = container.mounts.clone();
         let spec = spec::build_on(
@@ -253,20 +265,24 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|a| a.handover)
                 .then(|| paths.trash()),
-            hold: Vec::new(),
+            hold: joined.hold_fds(),
         };
         let handle = match zygote {
             Some(zygote) => zygote.launch(&job),
-            None => {
-                monitor::spawn(&job, &job.passed_fds())
-            }
+            None => monitor::spawn(&job, &job.passed_fds()),
         };
         // Ours are closed now: the monitor holds its copies.
         drop(attach);
+        for fd in &job.hold {
+            // SAFETY: `hold_fds` gave these numbers up to the job; the
+            // monitor has its copies now.
+            drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(*fd) });
+        }
         let handle = handle?;
         let mounted = std::mem::take(&mut undo.mounted);
         undo.rootfs = None;
         undo.run_dir = None;
+        undo.network = None;
         Ok((handle, mounted))
     }
 }
@@ -278,10 +294,15 @@ struct Undo<'e, 's> {
     rootfs: Option<PathBuf>,
     mounted: Vec<String>,
     run_dir: Option<PathBuf>,
+    /// The container's network sandbox was set up.
+    network: Option<(&'e network::sandbox::Networking, &'s Store)>,
 }
 
 impl Drop for Undo<'_, '_> {
     fn drop(&mut self) {
+        if let Some((networking, store)) = self.network {
+            networking.teardown(store, self.id);
+        }
         if let Some(dir) = &self.run_dir
             && let Err(e) = std::fs::remove_dir_all(dir)
         {

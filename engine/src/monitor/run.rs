@@ -160,7 +160,11 @@ fn serve_after_exec(text: &str) -> i32 {
         set_cloexec(fd.as_raw_fd(), true);
     }
     // SAFETY: as above.
-    let held = state.held.iter().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) }).collect();
+    let held = state
+        .held
+        .iter()
+        .map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect();
     for &fd in &state.held {
         set_cloexec(fd, true);
     }
@@ -331,7 +335,11 @@ impl Monitor {
         // SAFETY: the spawner passed these to us under these numbers.
         let attach = job.attach.map(|a| unsafe { Attached::from_raw(a, tty) });
         // SAFETY: as above; close-on-exec, so init never has them.
-        let held: Vec<OwnedFd> = job.hold.iter().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) }).collect();
+        let held: Vec<OwnedFd> = job
+            .hold
+            .iter()
+            .map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) })
+            .collect();
         for fd in &held {
             set_cloexec(fd.as_raw_fd(), true);
         }

@@ -417,7 +417,7 @@ pub fn run(args: &Args) -> Result<()> {
 fn locate_muelle(args: &Args) -> Result<PathBuf, Unavailable> {
     let muelle = match &args.muelle {
         Some(path) => path.clone(),
-        None => super::common::cargo_build(&["-p", "cli", "-p", "engine", "--bins"], "muelle")
+        None => super::common::cargo_build(&["-p", "cli", "-p", "engine", "-p", "network", "--bins"], "muelle")
             .map_err(|e| Unavailable::Failed(format!("{e:#}")))?,
     };
     let monitor = muelle.with_file_name("muelle-monitor");

@@ -1,0 +1,156 @@
+//! `muelle network ...`: the network records (network crate) with what
+//! only the engine knows: which containers run on a network, and the
+//! running containers' sandboxes that `connect` and `disconnect` change.
+
+use network::networks::{self, CreateOptions};
+use network::{Endpoint, EndpointConfig, Network, NetworkError};
+use storage::store::Store;
+
+use super::record::Container;
+use super::{Engine, EngineError, Result};
+
+impl Engine {
+    /// Creates the network's record and its host objects (bridge,
+    /// firewall rules), as docker does at `network create`.
+    pub fn network_create(&self, store: &Store, options: &CreateOptions) -> Result<Network> {
+        let network = networks::create(store, options)?;
+        if let Err(e) = self.networking.prepare(&network) {
+            let _ = networks::remove(store, &network, &|_| false);
+            self.networking.forget(&network);
+            return Err(e.into());
+        }
+        Ok(network)
+    }
+
+    pub fn network_find(&self, store: &Store, text: &str) -> Result<Network> {
+        Ok(networks::find(store, text)?)
+    }
+
+    /// Every network, the default one included.
+    pub fn network_list(&self, store: &Store) -> Result<Vec<Network>> {
+        Ok(networks::list(store)?)
+    }
+
+    /// The running containers on `network`, with their endpoints.
+    pub fn network_containers(
+        &self,
+        store: &Store,
+        network: &Network,
+    ) -> Result<Vec<(Container, Endpoint)>> {
+        let mut out = Vec::new();
+        for endpoint in networks::endpoints(store, &network.name)? {
+            if let Ok(container) = super::lookup(store, &endpoint.container)
+                && container.state.status.is_live()
+            {
+                out.push((container, endpoint));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The endpoints of a container, on every network it is on now.
+    pub fn container_endpoints(
+        &self,
+        store: &Store,
+        container: &Container,
+    ) -> Result<Vec<Endpoint>> {
+        Ok(network::sandbox::endpoints_of(store, &container.id)?)
+    }
+
+    /// Removes a network no running container is on: its record, its
+    /// host objects and its resolver.
+    pub fn network_remove(&self, store: &Store, text: &str) -> Result<Network> {
+        let network = networks::find(store, text)?;
+        let stale = networks::remove(store, &network, &|id| !self.no_longer_runs(store, id))?;
+        for endpoint in &stale {
+            self.networking.take_down(endpoint);
+        }
+        self.networking.forget(&network);
+        Ok(network)
+    }
+
+    /// Removes every user-defined network no running container is on;
+    /// returns their names.
+    pub fn network_prune(&self, store: &Store) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for network in networks::list(store)? {
+            if network.is_default() {
+                continue;
+            }
+            match self.network_remove(store, &network.name) {
+                Ok(n) => removed.push(n.name),
+                Err(EngineError::Network(NetworkError::InUse { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `network connect`: the container joins the network from its next
+    /// start, and at once if it runs.
+    pub fn network_connect(
+        &self,
+        store: &Store,
+        network: &str,
+        text: &str,
+        endpoint: EndpointConfig,
+    ) -> Result<()> {
+        let network = networks::find(store, network)?;
+        let mut container = self.find(store, text)?;
+        if !container.config.network.is_bridge() {
+            return Err(EngineError::NetworkModeFixed(
+                container.config.network.to_string(),
+            ));
+        }
+        if container
+            .config
+            .networks
+            .iter()
+            .any(|e| e.network == network.name)
+        {
+            return Err(EngineError::AlreadyConnected {
+                container: container.name.clone(),
+                network: network.name.clone(),
+            });
+        }
+        if network.is_default() && (endpoint.ip.is_some() || !endpoint.aliases.is_empty()) {
+            return Err(crate::config::FlagError::IpOnDefaultNetwork.into());
+        }
+        let endpoint = EndpointConfig {
+            network: network.name.clone(),
+            ..endpoint
+        };
+        if container.state.status.is_live() {
+            let is_stale = |id: &str| self.no_longer_runs(store, id);
+            self.networking
+                .connect(store, &container.id, &container.name, &endpoint, &is_stale)?;
+        }
+        container.config.networks.push(endpoint);
+        store.table::<Container>()?.insert(&container)?;
+        Ok(())
+    }
+
+    /// `network disconnect`: the container leaves the network, at once if
+    /// it runs.
+    pub fn network_disconnect(&self, store: &Store, network: &str, text: &str) -> Result<()> {
+        let network = networks::find(store, network)?;
+        let mut container = self.find(store, text)?;
+        let Some(position) = container
+            .config
+            .networks
+            .iter()
+            .position(|e| e.network == network.name)
+        else {
+            return Err(EngineError::NotConnected {
+                container: container.name.clone(),
+                network: network.name.clone(),
+            });
+        };
+        if container.state.status.is_live() {
+            self.networking.disconnect(store, &container.id, &network)?;
+        }
+        container.config.networks.remove(position);
+        store.table::<Container>()?.insert(&container)?;
+        Ok(())
+    }
+}
