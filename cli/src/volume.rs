@@ -191,7 +191,17 @@ pub fn run(global: &Global, cmd: VolumeCommand) -> anyhow::Result<()> {
 /// `system check`: one line per finding; exit 1 when something was found
 /// and not repaired.
 pub fn check(global: &Global, repair: bool) -> anyhow::Result<()> {
-    let findings = with_volumes(global, |volumes| Ok(volumes.check(repair)?))?;
+    let mut findings: Vec<String> = with_volumes(global, |volumes| Ok(volumes.check(repair)?))?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let engine = crate::container::engine(global)?;
+    findings.extend(
+        engine
+            .network_check(&engine.open_store()?, repair)?
+            .iter()
+            .map(ToString::to_string),
+    );
     for f in &findings {
         println!("{f}{}", if repair { ": repaired" } else { "" });
     }

@@ -434,3 +434,101 @@ fn on_terminal_stderr(mu: &Instance, args: &[&str]) -> String {
     assert!(status.success(), "muelle {args:?}: {status}");
     reader.join().expect("reader")
 }
+
+#[test]
+fn system_check_finds_and_removes_what_a_crash_left_on_the_network() {
+    let Some(mu) = support::instance() else {
+        return;
+    };
+    mu.ok(&["network", "create", "crashy"]);
+    let id = mu.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "crashy",
+        support::IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let id = id.trim();
+    // The monitor and the container die at once, and no command saw it.
+    let init: i32 = mu
+        .ok(&["inspect", "--format", "{{.State.Pid}}", id])
+        .trim()
+        .parse()
+        .expect("pid");
+    for pid in mu.monitors().into_iter().chain([init]) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    support::wait_until(|| mu.monitors().is_empty());
+    // And leftovers no record names at all.
+    let made = mu
+        .host_command("ip")
+        .args([
+            "link",
+            "add",
+            "mu0123456789a",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "mutmp",
+        ])
+        .status()
+        .expect("ip");
+    assert!(made.success());
+
+    let out = mu.command(&["system", "check"]).output().expect("check");
+    let found = support::stdout(&out);
+    assert_eq!(support::code(&out), 1, "{found}{}", support::stderr(&out));
+    assert!(found.contains("network crashy: address 10."), "{found}");
+    assert!(found.contains("which no longer runs"), "{found}");
+    assert!(
+        found.contains("veth mu0123456789a belongs to no running container"),
+        "{found}"
+    );
+    assert!(found.contains(&format!("veth mu{}", &id[..10])), "{found}");
+
+    let repaired = mu.ok(&["system", "check", "--repair"]);
+    assert!(repaired.contains(": repaired"), "{repaired}");
+    assert_eq!(mu.ok(&["system", "check"]), "no problems found\n");
+    let links = mu
+        .host_command("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip");
+    let links = support::stdout(&links);
+    assert!(
+        !links.contains("mu0123456789a") && !links.contains(&id[..10]),
+        "{links}"
+    );
+    mu.remove_all_and_check();
+    mu.ok(&["network", "rm", "crashy"]);
+}
+
+#[test]
+fn system_prune_removes_networks_no_running_container_is_on() {
+    let Some(mu) = support::instance() else {
+        return;
+    };
+    mu.ok(&["network", "create", "unused"]);
+    mu.ok(&["network", "create", "used"]);
+    mu.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "used",
+        support::IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let out = mu.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Networks:\nunused\n"), "{out}");
+    let names = mu.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(names, "muelle\nused\n");
+    mu.remove_all_and_check();
+    mu.ok(&["network", "rm", "used"]);
+}

@@ -14,6 +14,7 @@
 //!   nftables table (iptables chains where nft is missing);
 //! - [`dns`]: the per-network resolver (`muelle-dns`) and its names file.
 
+pub mod check;
 pub mod dns;
 pub mod error;
 pub mod firewall;

@@ -47,7 +47,12 @@ pub fn refresh(run_root: &Path, store: &Store, network: &Network) -> Result<(), 
 
 /// Stops the network's resolver and removes its run folder.
 pub fn stop(run_root: &Path, network: &Network) {
-    let dir = dir(run_root, network);
+    stop_named(run_root, &network.name);
+}
+
+/// [`stop`] by the network's name (its record may be gone).
+pub fn stop_named(run_root: &Path, name: &str) {
+    let dir = run_root.join("networks").join(name);
     if let Some(pid) = running(&dir) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),

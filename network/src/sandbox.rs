@@ -266,7 +266,7 @@ impl Networking {
         self.refresh_names(store, &endpoint.network);
     }
 
-    fn refresh_names(&self, store: &Store, network: &str) {
+    pub(crate) fn refresh_names(&self, store: &Store, network: &str) {
         match networks::find(store, network) {
             Ok(network) if network.dns => {
                 if let Err(e) = resolver::refresh(&self.run_root, store, &network) {

@@ -30,6 +30,8 @@ pub fn run(global: &Global, args: &PruneArgs) -> anyhow::Result<()> {
     {
         let progress = Progress::spinner("Deleting stopped containers");
         reclaimed += prune_containers(global, &filter, &mut report)?;
+        progress.set_message("Deleting unused networks");
+        prune_networks(global, &filter, &mut report)?;
         if args.volumes {
             progress.set_message("Deleting unused anonymous volumes");
             reclaimed += prune_volumes(global, false, &filter, &mut report)?;
@@ -91,6 +93,23 @@ fn question(args: &PruneArgs, filter: &Filter) -> String {
 /// `Engine::prune` of the stopped containers the filter selects; their own
 /// changes are measured first, with the store closed, and counted for
 /// those that went.
+/// The user-defined networks no running container is on (docker's
+/// `Deleted Networks:` section).
+fn prune_networks(global: &Global, filter: &Filter, report: &mut Vec<u8>) -> anyhow::Result<()> {
+    let engine = crate::container::engine(global)?;
+    let store = engine.open_store()?;
+    let removed =
+        engine.network_prune_matching(&store, &|n| filter.selects(Some(&n.created), &n.labels))?;
+    if !removed.is_empty() {
+        writeln!(report, "Deleted Networks:")?;
+        for name in &removed {
+            writeln!(report, "{name}")?;
+        }
+        writeln!(report)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn prune_containers(
     global: &Global,
     filter: &Filter,

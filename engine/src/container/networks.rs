@@ -48,6 +48,23 @@ impl Engine {
         Ok(out)
     }
 
+    /// `system check` for networks: what no running container or network
+    /// owns, taken down with `repair`.
+    pub fn network_check(
+        &self,
+        store: &Store,
+        repair: bool,
+    ) -> Result<Vec<network::check::Finding>> {
+        // Live means a monitor still looks after it: a record that says
+        // running with its monitor gone is what a crash leaves.
+        let is_live = |id: &str| {
+            super::lookup(store, id).is_ok_and(|c| {
+                c.state.status.is_live() && c.state.monitor.is_some_and(|m| m.is_alive())
+            })
+        };
+        Ok(self.networking.check(store, &is_live, repair)?)
+    }
+
     /// The endpoints of a container, on every network it is on now.
     pub fn container_endpoints(
         &self,
@@ -72,9 +89,18 @@ impl Engine {
     /// Removes every user-defined network no running container is on;
     /// returns their names.
     pub fn network_prune(&self, store: &Store) -> Result<Vec<String>> {
+        self.network_prune_matching(store, &|_| true)
+    }
+
+    /// [`Engine::network_prune`] of the networks `selects` picks.
+    pub fn network_prune_matching(
+        &self,
+        store: &Store,
+        selects: &dyn Fn(&Network) -> bool,
+    ) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for network in networks::list(store)? {
-            if network.is_default() {
+            if network.is_default() || !selects(&network) {
                 continue;
             }
             match self.network_remove(store, &network.name) {
