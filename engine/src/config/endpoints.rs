@@ -34,6 +34,7 @@ pub fn endpoints(
         })
         .transpose()?;
     let mac = flags.mac.map(parse_mac).transpose()?;
+    check_aliases(flags.aliases)?;
     let network = match mode {
         NetworkMode::Bridge => {
             if ip.is_some() {
@@ -72,6 +73,29 @@ pub fn endpoints(
         aliases: flags.aliases.to_vec(),
         mac,
     }])
+}
+
+/// `--network-alias` and `network connect --alias`: names the resolver
+/// can answer.
+pub fn check_aliases(aliases: &[String]) -> Result<(), FlagError> {
+    match aliases.iter().find(|a| !is_dns_name(a)) {
+        Some(bad) => Err(FlagError::InvalidAlias(bad.clone())),
+        None => Ok(()),
+    }
+}
+
+/// A name the network's resolver can answer: labels of letters, digits,
+/// `-` and `_`, split by dots, 253 characters at most.
+fn is_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// `aa:bb:cc:dd:ee:ff` (or with dashes), kept lowercase with colons.
@@ -135,6 +159,20 @@ mod tests {
         };
         assert!(endpoints(&NetworkMode::Named("n".into()), &bad_ip).is_err());
         assert!(parse_mac("02:42:aa:bb:cc").is_err());
+        for bad in ["a b", "x#y", "", "a..b", "-"] {
+            let aliases = [bad.to_owned()];
+            let flags = NetworkFlags {
+                aliases: &aliases,
+                ..NetworkFlags::default()
+            };
+            let named = NetworkMode::Named("n".into());
+            if bad == "-" {
+                assert!(endpoints(&named, &flags).is_ok());
+                continue;
+            }
+            let err = endpoints(&named, &flags).unwrap_err().to_string();
+            assert!(err.contains("invalid network alias"), "{bad}: {err}");
+        }
         assert!(parse_mac("02:42:aa:bb:cc:zz").is_err());
         let publish = ["80".to_owned()];
         let p = NetworkFlags {

@@ -93,6 +93,10 @@ pub enum FlagError {
     InvalidIp(String),
     #[error("{0} is not a valid mac address")]
     InvalidMac(String),
+    #[error(
+        "invalid network alias {0:?}: use letters, digits, '-' and '_', in labels split by dots"
+    )]
+    InvalidAlias(String),
     #[error("user specified IP address is supported on user defined networks only")]
     IpOnDefaultNetwork,
     #[error("network-scoped alias is supported only for containers in user defined networks")]

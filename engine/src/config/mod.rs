@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use storage::mounts::MountSpec;
 
 pub use caps::{CapName, KERNEL_CAPABILITIES, parse_cap};
-pub use endpoints::{NetworkFlags, endpoints as network_endpoints, parse_mac};
+pub use endpoints::{NetworkFlags, check_aliases, endpoints as network_endpoints, parse_mac};
 pub use error::FlagError;
 pub use flags::{
     NetworkMode, RestartPolicy, Ulimit, UlimitName, parse_network, parse_restart,

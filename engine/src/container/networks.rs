@@ -121,6 +121,7 @@ impl Engine {
         text: &str,
         endpoint: EndpointConfig,
     ) -> Result<()> {
+        crate::config::check_aliases(&endpoint.aliases)?;
         let network = networks::find(store, network)?;
         let mut container = self.find(store, text)?;
         if !container.config.network.is_bridge() {
