@@ -377,6 +377,19 @@ impl Lab {
         let gateway = format!("{}.1", addr.rsplit_once('.').unwrap().0);
         let ns = self.attach(&host_if, addr, Some(&gateway));
         sh(&["ip", "link", "set", &host_if, "master", bridge, "up"]);
+        // As the caller does (and docker, without its userland proxy): a
+        // container reaching itself through a published port needs it
+        // where br_netfilter is on.
+        sh(&[
+            "ip",
+            "link",
+            "set",
+            &host_if,
+            "type",
+            "bridge_slave",
+            "hairpin",
+            "on",
+        ]);
         ns
     }
 
@@ -537,13 +550,19 @@ fn published_ports(lab: &Lab, fw: &Firewall) {
 
     // Hairpin: a neighbour on the same bridge, through the host's address,
     // comes from the bridge's gateway (else c1 would answer c3 directly),
-    // with and without br_netfilter.
+    // with and without br_netfilter; so does the container itself.
     for br_netfilter in lab.br_netfilter_modes() {
-        let answer = c3
-            .fetch(OUTSIDE_HOST, 8080)
-            .expect("same bridge, published port");
-        let seen = peers(&answer, "10.88.1.2:80");
-        assert_eq!(seen, [ip("10.88.1.1")], "br_netfilter {br_netfilter}");
+        for (client, name) in [(&c3, "neighbour"), (&c1, "itself")] {
+            let answer = client
+                .fetch(OUTSIDE_HOST, 8080)
+                .expect("same bridge, published port");
+            let seen = peers(&answer, "10.88.1.2:80");
+            assert_eq!(
+                seen,
+                [ip("10.88.1.1")],
+                "{name}, br_netfilter {br_netfilter}"
+            );
+        }
     }
     // Another network reaches a published port too (it is public), and is
     // not masqueraded on its way into a muelle bridge.

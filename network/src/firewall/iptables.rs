@@ -155,15 +155,30 @@ pub(super) fn remove_all(tools: &Tools) -> Result<()> {
     let doing = "removing muelle's iptables chains";
     super::retrying(|| {
         let state = read(tools, doing)?;
-        let mut changes = Changes::default();
-        for saved in state.rules.iter().filter(|s| !is_ours(&s.chain)) {
-            changes.delete(saved);
-        }
-        for (table, chain) in &state.chains {
-            changes.table(*table).drop_chains.push(chain.clone());
-        }
-        changes.apply(tools, &state, doing)
+        remove_all_changes(&state).apply(tools, &state, doing)
     })
+}
+
+/// Deletes muelle's jumps from built-in chains (every copy), then its
+/// chains. A foreign rule
+/// that jumps into muelle's chains is not muelle's to delete: the chain's
+/// deletion then fails, naming it.
+fn remove_all_changes(state: &State) -> Changes {
+    let mut changes = Changes::default();
+    let jumps = jumps();
+    let ours = |s: &&Saved| {
+        !is_ours(&s.chain)
+            && jumps
+                .iter()
+                .any(|j| j.table == s.table && j.chain == s.chain && j.spec == s.spec)
+    };
+    for saved in state.rules.iter().filter(ours) {
+        changes.delete(saved);
+    }
+    for (table, chain) in &state.chains {
+        changes.table(*table).drop_chains.push(chain.clone());
+    }
+    changes
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -778,13 +793,7 @@ COMMIT
     #[test]
     fn remove_all_drops_jumps_then_chains() {
         let state = saved_state();
-        let mut changes = Changes::default();
-        for saved in state.rules.iter().filter(|s| !is_ours(&s.chain)) {
-            changes.delete(saved);
-        }
-        for (table, chain) in &state.chains {
-            changes.table(*table).drop_chains.push(chain.clone());
-        }
+        let changes = remove_all_changes(&state);
         assert_eq!(
             changes.filter.script(Table::Filter).unwrap(),
             "*filter\n-D FORWARD -j MUELLE-FORWARD\n\
