@@ -927,4 +927,49 @@ COMMIT
             assert!(!saved(&tools).contains("MUELLE"));
         });
     }
+
+    /// The same rules through iptables-legacy (x_tables, not nf_tables),
+    /// whose iptables-save prints them as muelle writes them too: applying
+    /// twice changes nothing.
+    #[test]
+    fn legacy_iptables_reads_back_what_muelle_writes() {
+        let legacy = Tool::find("iptables-legacy");
+        if legacy.run(&["--version"], None, "").is_err() {
+            eprintln!("skipping: no iptables-legacy");
+            return;
+        }
+        in_netns(|| {
+            let tools = Tools {
+                iptables: legacy,
+                iptables_save: Tool::find("iptables-legacy-save"),
+                iptables_restore: Tool::find("iptables-legacy-restore"),
+                ..Tools::find()
+            };
+            if probe(&tools).is_err() {
+                eprintln!("skipping: iptables-legacy does not work here");
+                return;
+            }
+            let ports = [
+                port(None, 8080, [10, 88, 1, 2], 80),
+                port(Some([127, 0, 0, 1]), 8081, [10, 88, 1, 2], 80),
+            ];
+            add_network(&tools, &net("muelle0", false)).unwrap();
+            add_network(&tools, &net("mu1", true)).unwrap();
+            publish(&tools, &ports).unwrap();
+            let once = saved(&tools);
+            add_network(&tools, &net("muelle0", false)).unwrap();
+            add_network(&tools, &net("mu1", true)).unwrap();
+            publish(&tools, &ports).unwrap();
+            assert_eq!(saved(&tools), once);
+            let installed = list(&tools).unwrap();
+            assert_eq!(installed.networks, ["mu1", "muelle0"]);
+            assert_eq!(installed.ports.len(), 2);
+            unpublish(&tools, &ports).unwrap();
+            remove_network(&tools, "muelle0").unwrap();
+            remove_network(&tools, "mu1").unwrap();
+            assert_eq!(list(&tools).unwrap(), Installed::default());
+            remove_all(&tools).unwrap();
+            assert!(!saved(&tools).contains("MUELLE"), "{}", saved(&tools));
+        });
+    }
 }
