@@ -18,7 +18,7 @@
 //! Servers are `busybox nc -ll -e busybox netstat -tn`: the reply names the
 //! server's address and the peer it saw, which shows NAT at work.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fs::File;
 use std::io::Read;
 use std::net::Ipv4Addr;
@@ -89,8 +89,8 @@ fn in_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Kills the process on drop, and the kernel kills it when the thread that
-/// started it ends.
+/// Has the kernel kill the command's process when the thread that started
+/// it ends (PR_SET_PDEATHSIG), should a test's drops not run.
 fn die_with_thread(command: &mut Command) -> &mut Command {
     // SAFETY: prctl is async-signal-safe.
     unsafe {
@@ -300,7 +300,6 @@ fn peers(answer: &str, local: &str) -> Vec<Ipv4Addr> {
 /// The host side of the test: bridges, containers, the outside host.
 struct Lab {
     veths: Cell<u32>,
-    bridges: RefCell<Vec<String>>,
 }
 
 const OUTSIDE_HOST: &str = "192.168.77.1";
@@ -313,7 +312,6 @@ impl Lab {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("ip_forward");
         let lab = Lab {
             veths: Cell::new(0),
-            bridges: RefCell::new(Vec::new()),
         };
         // A plain host: bridged packets skip iptables (see `br_netfilter`).
         lab.br_netfilter(false);
@@ -329,13 +327,15 @@ impl Lab {
         Path::new(knob).exists() && std::fs::write(knob, if on { "1" } else { "0" }).is_ok()
     }
 
-    /// Off, then on where the kernel has br_netfilter, each set as the
-    /// loop body runs; off again after.
-    fn br_netfilter_modes(&self) -> impl Iterator<Item = bool> + '_ {
-        [false, true, false]
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, on)| (self.br_netfilter(on) && i < 2).then_some(on))
+    /// Runs `check` with br_netfilter off, then on where the kernel has
+    /// it; leaves it off.
+    fn each_br_netfilter(&self, mut check: impl FnMut(bool)) {
+        self.br_netfilter(false);
+        check(false);
+        if self.br_netfilter(true) {
+            check(true);
+            self.br_netfilter(false);
+        }
     }
 
     /// A bridge with `gateway/24`, route_localnet on (as the caller of the
@@ -349,7 +349,6 @@ impl Lab {
             "1",
         )
         .expect("route_localnet");
-        self.bridges.borrow_mut().push(name.to_string());
     }
 
     /// A namespace behind a veth pair: `host_if` here, eth0 there with
@@ -377,6 +376,19 @@ impl Lab {
         let gateway = format!("{}.1", addr.rsplit_once('.').unwrap().0);
         let ns = self.attach(&host_if, addr, Some(&gateway));
         sh(&["ip", "link", "set", &host_if, "master", bridge, "up"]);
+        // As the caller does (and docker, without its userland proxy): a
+        // container reaching itself through a published port needs it
+        // where br_netfilter is on.
+        sh(&[
+            "ip",
+            "link",
+            "set",
+            &host_if,
+            "type",
+            "bridge_slave",
+            "hairpin",
+            "on",
+        ]);
         ns
     }
 
@@ -537,14 +549,20 @@ fn published_ports(lab: &Lab, fw: &Firewall) {
 
     // Hairpin: a neighbour on the same bridge, through the host's address,
     // comes from the bridge's gateway (else c1 would answer c3 directly),
-    // with and without br_netfilter.
-    for br_netfilter in lab.br_netfilter_modes() {
-        let answer = c3
-            .fetch(OUTSIDE_HOST, 8080)
-            .expect("same bridge, published port");
-        let seen = peers(&answer, "10.88.1.2:80");
-        assert_eq!(seen, [ip("10.88.1.1")], "br_netfilter {br_netfilter}");
-    }
+    // with and without br_netfilter; so does the container itself.
+    lab.each_br_netfilter(|br_netfilter| {
+        for (client, name) in [(&c3, "neighbour"), (&c1, "itself")] {
+            let answer = client
+                .fetch(OUTSIDE_HOST, 8080)
+                .expect("same bridge, published port");
+            let seen = peers(&answer, "10.88.1.2:80");
+            assert_eq!(
+                seen,
+                [ip("10.88.1.1")],
+                "{name}, br_netfilter {br_netfilter}"
+            );
+        }
+    });
     // Another network reaches a published port too (it is public), and is
     // not masqueraded on its way into a muelle bridge.
     let answer = c2
@@ -584,7 +602,7 @@ fn bridges_are_isolated(lab: &Lab, fw: &Firewall) {
 
     fw.add_network(&network("muelle-t1", 1, false)).unwrap();
     fw.add_network(&network("muelle-t2", 2, false)).unwrap();
-    for br_netfilter in lab.br_netfilter_modes() {
+    lab.each_br_netfilter(|br_netfilter| {
         let mode = format!("br_netfilter {br_netfilter}");
         assert!(c3.fetch("10.88.1.2", 80).is_some(), "same bridge, {mode}");
         assert!(c2.blocked(&c1, "10.88.1.2", 80), "t2 -> t1, {mode}");
@@ -593,7 +611,7 @@ fn bridges_are_isolated(lab: &Lab, fw: &Firewall) {
             c3.blocked(&c2, "10.88.2.2", 80),
             "t1 -> t2 (another), {mode}"
         );
-    }
+    });
 }
 
 /// (d) An internal network: nothing in or out, within it all.
@@ -612,7 +630,7 @@ fn internal_networks_stay_inside(lab: &Lab, fw: &Firewall) {
     fw.publish(&[port(None, 8083, "10.88.3.2", 80, "muelle-t3")])
         .unwrap();
 
-    for br_netfilter in lab.br_netfilter_modes() {
+    lab.each_br_netfilter(|br_netfilter| {
         let mode = format!("br_netfilter {br_netfilter}");
         assert!(c5.fetch("10.88.3.2", 80).is_some(), "within, {mode}");
         assert!(
@@ -635,7 +653,7 @@ fn internal_networks_stay_inside(lab: &Lab, fw: &Firewall) {
             outside.blocked(&c4, OUTSIDE_HOST, 8083),
             "published, {mode}"
         );
-    }
+    });
     // The non-internal network next to it still goes out.
     assert!(c1.fetch(OUTSIDE, 81).is_some(), "t1 -> outside");
 }

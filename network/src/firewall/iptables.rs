@@ -155,15 +155,30 @@ pub(super) fn remove_all(tools: &Tools) -> Result<()> {
     let doing = "removing muelle's iptables chains";
     super::retrying(|| {
         let state = read(tools, doing)?;
-        let mut changes = Changes::default();
-        for saved in state.rules.iter().filter(|s| !is_ours(&s.chain)) {
-            changes.delete(saved);
-        }
-        for (table, chain) in &state.chains {
-            changes.table(*table).drop_chains.push(chain.clone());
-        }
-        changes.apply(tools, &state, doing)
+        remove_all_changes(&state).apply(tools, &state, doing)
     })
+}
+
+/// Deletes muelle's jumps from built-in chains (every copy), then its
+/// chains. A foreign rule
+/// that jumps into muelle's chains is not muelle's to delete: the chain's
+/// deletion then fails, naming it.
+fn remove_all_changes(state: &State) -> Changes {
+    let mut changes = Changes::default();
+    let jumps = jumps();
+    let ours = |s: &&Saved| {
+        !is_ours(&s.chain)
+            && jumps
+                .iter()
+                .any(|j| j.table == s.table && j.chain == s.chain && j.spec == s.spec)
+    };
+    for saved in state.rules.iter().filter(ours) {
+        changes.delete(saved);
+    }
+    for (table, chain) in &state.chains {
+        changes.table(*table).drop_chains.push(chain.clone());
+    }
+    changes
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -778,13 +793,7 @@ COMMIT
     #[test]
     fn remove_all_drops_jumps_then_chains() {
         let state = saved_state();
-        let mut changes = Changes::default();
-        for saved in state.rules.iter().filter(|s| !is_ours(&s.chain)) {
-            changes.delete(saved);
-        }
-        for (table, chain) in &state.chains {
-            changes.table(*table).drop_chains.push(chain.clone());
-        }
+        let changes = remove_all_changes(&state);
         assert_eq!(
             changes.filter.script(Table::Filter).unwrap(),
             "*filter\n-D FORWARD -j MUELLE-FORWARD\n\
@@ -916,6 +925,51 @@ COMMIT
             assert_eq!(saved(&tools), before);
             remove_all(&tools).unwrap();
             assert!(!saved(&tools).contains("MUELLE"));
+        });
+    }
+
+    /// The same rules through iptables-legacy (x_tables, not nf_tables),
+    /// whose iptables-save prints them as muelle writes them too: applying
+    /// twice changes nothing.
+    #[test]
+    fn legacy_iptables_reads_back_what_muelle_writes() {
+        let legacy = Tool::find("iptables-legacy");
+        if legacy.run(&["--version"], None, "").is_err() {
+            eprintln!("skipping: no iptables-legacy");
+            return;
+        }
+        in_netns(|| {
+            let tools = Tools {
+                iptables: legacy,
+                iptables_save: Tool::find("iptables-legacy-save"),
+                iptables_restore: Tool::find("iptables-legacy-restore"),
+                ..Tools::find()
+            };
+            if probe(&tools).is_err() {
+                eprintln!("skipping: iptables-legacy does not work here");
+                return;
+            }
+            let ports = [
+                port(None, 8080, [10, 88, 1, 2], 80),
+                port(Some([127, 0, 0, 1]), 8081, [10, 88, 1, 2], 80),
+            ];
+            add_network(&tools, &net("muelle0", false)).unwrap();
+            add_network(&tools, &net("mu1", true)).unwrap();
+            publish(&tools, &ports).unwrap();
+            let once = saved(&tools);
+            add_network(&tools, &net("muelle0", false)).unwrap();
+            add_network(&tools, &net("mu1", true)).unwrap();
+            publish(&tools, &ports).unwrap();
+            assert_eq!(saved(&tools), once);
+            let installed = list(&tools).unwrap();
+            assert_eq!(installed.networks, ["mu1", "muelle0"]);
+            assert_eq!(installed.ports.len(), 2);
+            unpublish(&tools, &ports).unwrap();
+            remove_network(&tools, "muelle0").unwrap();
+            remove_network(&tools, "mu1").unwrap();
+            assert_eq!(list(&tools).unwrap(), Installed::default());
+            remove_all(&tools).unwrap();
+            assert!(!saved(&tools).contains("MUELLE"), "{}", saved(&tools));
         });
     }
 }

@@ -3,20 +3,25 @@
 //! (DNAT), as docker's bridge driver lays them out with its userland proxy
 //! off.
 //!
-//! Two backends hold the same rules: nftables (muelle's own table,
-//! `table ip muelle`, see [`nftables`](self)) and iptables (muelle's own
-//! chains, named `MUELLE-*`, plus one jump from each built-in chain they
-//! hang off). [`Firewall::detect`] picks nftables when `nft` works.
+//! Two backends hold the same rules: nftables, in muelle's own table
+//! (`table ip muelle`, laid out in `nftables.rs`), and iptables, in
+//! muelle's own chains (`MUELLE-*`) with one jump into them from each
+//! built-in chain they hang off (laid out in `iptables.rs`).
+//! [`Firewall::detect`] picks nftables when `nft` works here.
 //!
 //! Guarantees, for both backends:
 //! - muelle touches nothing it did not create: it adds, changes and removes
 //!   only its table, or its chains and their jumps.
 //! - Every operation is idempotent: applying twice is applying once, and
 //!   removing what is absent succeeds.
-//! - Every change is all or nothing: nftables applies it as one
-//!   transaction (one `nft -f -` script); iptables applies each table as one
-//!   `iptables-restore --noflush` and undoes the tables it changed when a
-//!   later one fails.
+//! - A change is all or nothing: nftables applies it as one transaction (one
+//!   `nft -f -` script); iptables applies filter then nat, each as one
+//!   `iptables-restore --noflush`, and undoes filter's part when nat fails
+//!   (empty chains and jumps it made may stay).
+//! - No change is lost to another muelle changing the rules at the same
+//!   time (muelle has no daemon to serialize them): changes are additions
+//!   and deletions, never a rewrite of what was read, and one whose write
+//!   fails because the rules changed since its read is done again.
 //! - Everything is removable: [`Firewall::remove_all`] leaves no trace.
 //!
 //! What the rules do:
@@ -39,20 +44,25 @@
 //!    (this module sets no sysctl). DNATed packets leaving through a
 //!    bridge towards one of the bridge's own subnet addresses are
 //!    masqueraded too (hairpin: a container reaching a neighbour, or
-//!    itself, through a published port; the bridge port needs
-//!    `hairpin_mode` for the container itself). A host port can be
+//!    itself, through a published port; for itself, where br_netfilter
+//!    passes bridged packets to netfilter, its bridge port needs
+//!    `hairpin_mode`, which the caller sets). A host port can be
 //!    published once per (protocol, host address); publishing it again to
 //!    another destination fails with [`Error::PortTaken`].
 //!
 //! A host whose own filter FORWARD policy is DROP (docker installs do
-//! that): with iptables, muelle's `MUELLE-FORWARD` jump is inserted first in
-//! `FORWARD`, so its accepts decide before that policy. With nftables, an
-//! accept is final only within its own chain: every other table's forward
-//! chain still sees the packet, and a drop policy there (iptables-nft's
-//! `table ip filter`, firewalld, docker) drops muelle's traffic. muelle
-//! does not edit other tables; [`Firewall::add_network`] logs a warning
-//! naming the table whose forward chain drops by default, and the operator
-//! either allows muelle's bridges there or uses the iptables backend.
+//! that), decided: with iptables, muelle's `MUELLE-FORWARD` jump is
+//! inserted first in `FORWARD`, so its accepts decide before that policy
+//! (rules others insert before it later do not change that unless they
+//! drop muelle's packets). With nftables, an accept is final only within
+//! its own chain: every other table's forward chain still sees the packet,
+//! and a drop policy there (iptables-nft's `table ip filter`, firewalld,
+//! docker) drops muelle's traffic, as do iptables-legacy's tables. muelle
+//! does not edit other tables: [`Firewall::add_network`] logs a warning
+//! naming each nftables chain on the forward hook whose policy is drop, and
+//! the operator either accepts muelle's bridges there or uses the iptables
+//! backend. Drops in muelle's own rules (isolation, internal networks) hold
+//! whatever other tables do.
 //!
 //! Conntrack: rules apply to new connections. A connection that exists
 //! keeps its NAT after [`Firewall::unpublish`] until conntrack forgets it
