@@ -13,10 +13,11 @@ use crate::record::Network;
 use crate::sysctl;
 
 /// The bridge's index, making the network's host objects first if the
-/// bridge is missing. On failure nothing new is left.
-pub fn ensure(
+/// bridge is missing (only then is `firewall` asked for: finding it runs
+/// a command). On failure nothing new is left.
+pub fn ensure<'f>(
     nl: &mut Netlink,
-    firewall: &Firewall,
+    firewall: impl FnOnce() -> Result<&'f Firewall, NetworkError>,
     network: &Network,
 ) -> Result<u32, NetworkError> {
     if let Some(link) = nl.link(&network.bridge)? {
@@ -41,7 +42,7 @@ pub fn ensure(
         sysctl::set_interface(&network.bridge, "route_localnet", "1").map_err(|e| {
             NetworkError::Host(format!("setting route_localnet on {}: {e}", network.bridge))
         })?;
-        firewall.add_network(&rules(network))?;
+        firewall()?.add_network(&rules(network))?;
         Ok(())
     })();
     if let Err(e) = made {

@@ -87,7 +87,7 @@ impl Networking {
     /// its first container, as docker does at `network create`.
     pub fn prepare(&self, network: &Network) -> Result<(), NetworkError> {
         let mut nl = Netlink::open()?;
-        host::ensure(&mut nl, self.firewall()?, network).map(drop)
+        host::ensure(&mut nl, || self.firewall(), network).map(drop)
     }
 
     /// Takes a removed network's host objects down, its resolver too.
@@ -208,7 +208,7 @@ impl Networking {
         }
         let built = (|| -> Result<(), NetworkError> {
             let mut nl = Netlink::open()?;
-            let bridge = host::ensure(&mut nl, self.firewall()?, &network)?;
+            let bridge = host::ensure(&mut nl, || self.firewall(), &network)?;
             let pair = nl.create_veth(&Veth {
                 host_name: &endpoint.host_veth,
                 master: Some(bridge),
@@ -292,8 +292,7 @@ impl Networking {
         let mut nl = Netlink::open()?;
         let mut peers = Vec::with_capacity(endpoints.len());
         for (endpoint, network) in endpoints.iter().zip(nets) {
-            let firewall = self.firewall()?;
-            let bridge = host::ensure(&mut nl, firewall, network)?;
+            let bridge = host::ensure(&mut nl, || self.firewall(), network)?;
             let mac = parse_mac(&endpoint.mac);
             let pair = nl.create_veth(&Veth {
                 host_name: &endpoint.host_veth,
