@@ -25,6 +25,16 @@ fn links(instance: &support::Instance, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// The published ports in muelle's nftables table (the instance's own).
+fn nft_ports(instance: &support::Instance) -> String {
+    let out = instance
+        .host_command("nft")
+        .args(["list", "table", "ip", "muelle"])
+        .output()
+        .expect("nft");
+    stdout(&out)
+}
+
 /// An HTTP GET of `/` at `address:port` from the instance's "host".
 fn http_get(instance: &support::Instance, address: Ipv4Addr, port: u16) -> std::io::Result<String> {
     instance.in_netns(|| {
@@ -97,10 +107,21 @@ fn a_published_port_answers_on_127_0_0_1_and_port_lists_it() {
     );
     assert_eq!(links(&instance, "mu"), before, "a failed run left a veth");
 
+    let rule = format!(". {port} ");
+    assert!(
+        nft_ports(&instance).contains(&rule),
+        "{}",
+        nft_ports(&instance)
+    );
     instance.ok(&["rm", "-f", &id]);
     assert!(
         http_get(&instance, Ipv4Addr::LOCALHOST, port).is_err(),
         "still answering after rm"
+    );
+    assert!(
+        !nft_ports(&instance).contains(&rule),
+        "rule left: {}",
+        nft_ports(&instance)
     );
     instance.remove_all_and_check();
     assert!(

@@ -92,6 +92,9 @@ pub struct Endpoint {
     /// The veth's end on the host (on the network's bridge).
     #[serde(default)]
     pub host_veth: String,
+    /// The network's bridge (the firewall keys published ports by it).
+    #[serde(default)]
+    pub bridge: String,
     /// The interface inside the container (`eth0`, ...).
     #[serde(default)]
     pub interface: String,

@@ -315,10 +315,8 @@ impl Networking {
             batch.add_default_route(first.gateway);
         }
         batch.run()?;
-        if let (Some(endpoint), Some(network)) = (endpoints.first(), nets.first())
-            && !endpoint.ports.is_empty()
-        {
-            self.firewall()?.publish(&port_rules(endpoint, network))?;
+        if let Some(endpoint) = endpoints.first().filter(|e| !e.ports.is_empty()) {
+            self.firewall()?.publish(&endpoint_rules(endpoint))?;
         }
         Ok(())
     }
@@ -419,6 +417,7 @@ fn claim_one(
         container: container.to_owned(),
         names,
         host_veth: veth_name(container, index),
+        bridge: network.bridge.clone(),
         interface: format!("eth{index}"),
         mac: config.mac.clone().unwrap_or_default(),
         ports: ports.to_vec(),
@@ -491,24 +490,12 @@ fn parse_mac(text: &str) -> Option<[u8; 6]> {
     bytes.try_into().ok()
 }
 
-fn port_rules(endpoint: &Endpoint, network: &Network) -> Vec<PortRule> {
-    endpoint
-        .ports
-        .iter()
-        .map(|p| rule(endpoint, p, &network.bridge))
-        .collect()
-}
-
-/// The rules of an endpoint whose network record may be gone.
+/// The firewall's rules for an endpoint's published ports.
 fn endpoint_rules(endpoint: &Endpoint) -> Vec<PortRule> {
-    endpoint
-        .ports
-        .iter()
-        .map(|p| rule(endpoint, p, ""))
-        .collect()
+    endpoint.ports.iter().map(|p| rule(endpoint, p)).collect()
 }
 
-fn rule(endpoint: &Endpoint, p: &PortBinding, bridge: &str) -> PortRule {
+fn rule(endpoint: &Endpoint, p: &PortBinding) -> PortRule {
     PortRule {
         protocol: match p.protocol {
             Protocol::Tcp => firewall::Protocol::Tcp,
@@ -518,6 +505,6 @@ fn rule(endpoint: &Endpoint, p: &PortBinding, bridge: &str) -> PortRule {
         host_port: p.host_port,
         container_ip: endpoint.address,
         container_port: p.container_port,
-        bridge: bridge.to_owned(),
+        bridge: endpoint.bridge.clone(),
     }
 }
