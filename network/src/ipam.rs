@@ -185,6 +185,7 @@ mod tests {
             container: String::new(),
             names: vec![req.container.to_owned()],
             host_veth: String::new(),
+            bridge: String::new(),
             interface: "eth0".into(),
             mac: String::new(),
             ports: Vec::new(),

@@ -297,6 +297,7 @@ mod tests {
             container: "c1".into(),
             names: vec![],
             host_veth: String::new(),
+            bridge: String::new(),
             interface: "eth0".into(),
             mac: String::new(),
             ports: vec![],
