@@ -92,6 +92,10 @@ fn a_published_port_answers_on_127_0_0_1_and_port_lists_it() {
         instance.ok(&["port", &id]),
         format!("80/tcp -> 127.0.0.1:{port}\n")
     );
+    assert_eq!(
+        instance.ok(&["ps", "--format", "{{.Ports}}"]),
+        format!("127.0.0.1:{port}->80/tcp\n")
+    );
 
     // The port is taken while the container runs: a second one fails
     // with docker's words and leaves nothing behind.

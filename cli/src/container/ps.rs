@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::bail;
 use engine::Container;
-use engine::container::Status;
+use engine::container::{PortBinding, Status};
 use serde_json::{Value, json};
 use storage::mounts::MountSpec;
 
@@ -24,9 +24,9 @@ pub fn ps(global: &Global, args: PsArgs) -> anyhow::Result<()> {
         .map(|f| Filter::parse(f))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let engine = engine(global)?;
-    let containers = {
+    let (containers, ports) = {
         let store = engine.open_store()?;
-        engine.list(&store)?
+        (engine.list(&store)?, engine.all_published(&store)?)
     };
     let last = if args.latest {
         Some(1)
@@ -55,7 +55,16 @@ pub fn ps(global: &Global, args: PsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = human::now();
-    let rows: Vec<Value> = shown.iter().map(|c| row(c, now, args.no_trunc)).collect();
+    let rows: Vec<Value> = shown
+        .iter()
+        .map(|c| {
+            let published = match c.state.status {
+                Status::Running | Status::Paused => ports.get(&c.id).map(Vec::as_slice),
+                _ => None,
+            };
+            row(c, now, args.no_trunc, published.unwrap_or_default())
+        })
+        .collect();
     match args.format.as_deref() {
         Some("json") => {
             for row in &rows {
@@ -109,7 +118,21 @@ fn header(field: &str) -> Option<&'static str> {
 
 /// One container as `ps --format json` prints it (every value a string,
 /// as docker's).
-fn row(c: &Container, now: i64, no_trunc: bool) -> Value {
+/// docker's PORTS column: `127.0.0.1:8080->80/tcp, 0.0.0.0:53->53/udp`.
+fn ports_text(published: &[PortBinding]) -> String {
+    published
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip, p.host_port, p.private_port, p.protocol
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn row(c: &Container, now: i64, no_trunc: bool, published: &[PortBinding]) -> Value {
     let mut command = std::iter::once(c.path.as_str())
         .chain(c.args.iter().map(String::as_str))
         .collect::<Vec<_>>()
@@ -141,7 +164,7 @@ fn row(c: &Container, now: i64, no_trunc: bool) -> Value {
         "Mounts": mounts.join(","),
         "Names": c.name,
         "Networks": network_name(c),
-        "Ports": "",
+        "Ports": ports_text(published),
         "RunningFor": human::since(Some(&c.created)),
         "Size": "0B",
         "State": c.state.status.as_str(),
