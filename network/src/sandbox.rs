@@ -209,14 +209,17 @@ impl Networking {
         let built = (|| -> Result<(), NetworkError> {
             let mut nl = Netlink::open()?;
             let bridge = host::ensure(&mut nl, || self.firewall(), &network)?;
-            let pair = nl.create_veth(&Veth {
-                host_name: &endpoint.host_veth,
-                master: Some(bridge),
-                peer_name: &endpoint.interface,
-                peer_netns: ns.as_fd(),
-                peer_mac: parse_mac(&endpoint.mac),
-                mtu: None,
-            })?;
+            let pair = create_veth(
+                &mut nl,
+                &Veth {
+                    host_name: &endpoint.host_veth,
+                    master: Some(bridge),
+                    peer_name: &endpoint.interface,
+                    peer_netns: ns.as_fd(),
+                    peer_mac: parse_mac(&endpoint.mac),
+                    mtu: None,
+                },
+            )?;
             let mut inside = Netlink::open_in(ns.as_fd())?;
             let mut batch = inside.batch();
             batch.set_up(pair.peer);
@@ -293,15 +296,17 @@ impl Networking {
         let mut peers = Vec::with_capacity(endpoints.len());
         for (endpoint, network) in endpoints.iter().zip(nets) {
             let bridge = host::ensure(&mut nl, || self.firewall(), network)?;
-            let mac = parse_mac(&endpoint.mac);
-            let pair = nl.create_veth(&Veth {
-                host_name: &endpoint.host_veth,
-                master: Some(bridge),
-                peer_name: &endpoint.interface,
-                peer_netns: ns.as_fd(),
-                peer_mac: mac,
-                mtu: None,
-            })?;
+            let pair = create_veth(
+                &mut nl,
+                &Veth {
+                    host_name: &endpoint.host_veth,
+                    master: Some(bridge),
+                    peer_name: &endpoint.interface,
+                    peer_netns: ns.as_fd(),
+                    peer_mac: parse_mac(&endpoint.mac),
+                    mtu: None,
+                },
+            )?;
             peers.push(pair.peer);
         }
         let mut inside = Netlink::open_in(ns.as_fd())?;
@@ -332,11 +337,24 @@ impl Networking {
                 Vec::new()
             }
         };
-        for endpoint in &endpoints {
-            self.take_down(endpoint);
+        for endpoint in endpoints.iter().filter(|e| !e.ports.is_empty()) {
+            self.unpublish(endpoint);
         }
-        if let Err(e) = netns::remove(&self.netns_path(container)) {
-            tracing::warn!("container {container}: {e}");
+        // The namespace's end takes its veth pairs with it: the kernel
+        // unregisters them on its own time (an explicit delete waits out
+        // RCU grace periods, 10-25 ms on the exit's way). Only a namespace
+        // that was not there any more leaves them to delete here.
+        let removed = match netns::remove(&self.netns_path(container)) {
+            Ok(removed) => removed,
+            Err(e) => {
+                tracing::warn!("container {container}: {e}");
+                false
+            }
+        };
+        if !removed {
+            for endpoint in &endpoints {
+                self.delete_veth(endpoint);
+            }
         }
         if endpoints.is_empty() {
             return;
@@ -358,16 +376,24 @@ impl Networking {
     /// An endpoint's host objects: its published ports and its veth.
     pub fn take_down(&self, endpoint: &Endpoint) {
         if !endpoint.ports.is_empty() {
-            let rules = endpoint_rules(endpoint);
-            match self.firewall() {
-                Ok(firewall) => {
-                    if let Err(e) = firewall.unpublish(&rules) {
-                        tracing::warn!("container {}: unpublishing ports: {e}", endpoint.container);
-                    }
-                }
-                Err(e) => tracing::warn!("{e}"),
-            }
+            self.unpublish(endpoint);
         }
+        self.delete_veth(endpoint);
+    }
+
+    fn unpublish(&self, endpoint: &Endpoint) {
+        let rules = endpoint_rules(endpoint);
+        match self.firewall() {
+            Ok(firewall) => {
+                if let Err(e) = firewall.unpublish(&rules) {
+                    tracing::warn!("container {}: unpublishing ports: {e}", endpoint.container);
+                }
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+
+    fn delete_veth(&self, endpoint: &Endpoint) {
         match Netlink::open().and_then(|mut nl| nl.delete_link(&endpoint.host_veth)) {
             Ok(_) => {}
             Err(e) => tracing::warn!(
@@ -436,6 +462,22 @@ fn claim_one(
         tx.insert(&endpoint)?;
     }
     Ok((endpoint, claimed.replaced))
+}
+
+/// Creates the pair; a host end of the same name still there (a pair
+/// whose namespace the kernel has not finished taking down, after a quick
+/// restart) is deleted first.
+fn create_veth(
+    nl: &mut Netlink,
+    veth: &Veth<'_>,
+) -> Result<crate::netlink::VethPair, NetworkError> {
+    match nl.create_veth(veth) {
+        Err(e) if e.errno() == Some(nix::errno::Errno::EEXIST) => {
+            nl.delete_link(veth.host_name)?;
+            Ok(nl.create_veth(veth)?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The containers holding endpoints that `is_stale` says no longer run.
