@@ -33,7 +33,7 @@ enum Command {
     Tour,
     /// Install missing prerequisites, then run fmt, clippy and every test: what CI runs
     Ci,
-    /// Measure performance (`cargo xtask bench runtime|storage|image|engine`)
+    /// Measure performance (`cargo xtask bench runtime|storage|image|engine|network`)
     Bench {
         #[command(subcommand)]
         what: bench::Bench,

@@ -90,6 +90,7 @@ pub fn timing_cells(
 }
 
 /// Why a tool was not measured at all.
+#[derive(Clone)]
 pub enum Unavailable {
     Skipped(String),
     Failed(String),

@@ -32,13 +32,13 @@
 //! its folders; the next run takes their containers down and removes them.
 
 mod bare;
-mod cgroups;
-mod cli;
-mod guard;
+pub(super) mod cgroups;
+pub(super) mod cli;
+pub(super) mod guard;
 mod listing;
 mod memory;
 mod report;
-mod workdir;
+pub(super) mod workdir;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -147,6 +147,9 @@ fn copy(why: &Unavailable) -> Unavailable {
         Unavailable::Failed(r) => Unavailable::Failed(r.clone()),
     }
 }
+
+/// The bench's name in its folders' names.
+const KIND: &str = "engine";
 
 /// Timed runs of each contender in one round.
 const ROUND_RUNS: u32 = 5;
@@ -360,19 +363,19 @@ pub fn run(args: &Args) -> Result<()> {
         bail!("bench engine runs real containers: run it as root");
     }
     guard::install();
-    let bench_dir = util::target_dir()?.join("bench-engine");
+    let bench_dir = util::target_dir()?.join(format!("bench-{KIND}"));
     let archive = test_image::build(None)?;
     // A killed bench's muelle containers need a muelle to go, measured
     // or not.
-    let stale = workdir::stale(&bench_dir);
+    let stale = workdir::stale(&bench_dir, KIND);
     let wanted = args.tools.contains(&Tool::Muelle);
     let muelle = if wanted || !stale.is_empty() {
-        locate_muelle(args)
+        locate_muelle(args.muelle.as_deref())
     } else {
         Err(Unavailable::Skipped("not among --tools".to_owned()))
     };
     clean_stale(stale, muelle.as_ref().ok());
-    let workdir = Workdir::new(&bench_dir)?;
+    let workdir = Workdir::new(&bench_dir, KIND)?;
     let cgroups = cgroups::Watch::start();
 
     let mut bench = Bench::prepare(args, &workdir.dirs, &archive, muelle);
@@ -412,11 +415,11 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The muelle to measure: `--muelle`, or a release build of the CLI and
-/// the monitor; muelle-monitor must be beside it.
-fn locate_muelle(args: &Args) -> Result<PathBuf, Unavailable> {
-    let muelle = match &args.muelle {
-        Some(path) => path.clone(),
+/// The muelle to measure: `given` (`--muelle`), or a release build of the
+/// CLI, the monitor and the resolver; muelle-monitor must be beside it.
+pub(super) fn locate_muelle(given: Option<&Path>) -> Result<PathBuf, Unavailable> {
+    let muelle = match given {
+        Some(path) => path.to_owned(),
         None => super::common::cargo_build(
             &["-p", "cli", "-p", "engine", "-p", "network", "--bins"],
             "muelle",
@@ -434,7 +437,7 @@ fn locate_muelle(args: &Args) -> Result<PathBuf, Unavailable> {
 }
 
 /// Takes down what benches killed outright left, and their folders.
-fn clean_stale(stale: Vec<Dirs>, muelle: Option<&PathBuf>) {
+pub(super) fn clean_stale(stale: Vec<Dirs>, muelle: Option<&PathBuf>) {
     for dirs in stale {
         eprintln!(
             "removing {} and {}, left by a bench that died",
@@ -455,7 +458,7 @@ fn clean_stale(stale: Vec<Dirs>, muelle: Option<&PathBuf>) {
             }
         }
         for problem in dirs.clear() {
-            eprintln!("bench engine: {problem}");
+            eprintln!("bench: {problem}");
         }
     }
 }

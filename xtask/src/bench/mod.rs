@@ -1,11 +1,13 @@
 //! `cargo xtask bench <what>`: performance measurements of muelle against
 //! its rivals. One module per thing measured: `runtime`, `storage`,
-//! `image`, `engine`; `common`, `exec` and `stats` are shared.
+//! `image`, `engine`, `network`; `common`, `exec` and `stats` are shared
+//! (and `network` reuses `engine`'s instances, folders and guard).
 
 mod common;
 mod engine;
 mod exec;
 mod image;
+mod network;
 mod runtime;
 mod stats;
 mod storage;
@@ -23,6 +25,8 @@ pub enum Bench {
     Image(image::Args),
     /// run --rm, run -d/stop/rm, exec, ps -a with 1000 containers and the monitor's memory: muelle vs podman, crun, runc, docker
     Engine(engine::Args),
+    /// run --rm on the default network vs --network none, network attach/detach, requests/s through a published port vs the container's address: muelle vs podman
+    Network(network::Args),
 }
 
 pub fn run(what: Bench) -> Result<()> {
@@ -31,6 +35,7 @@ pub fn run(what: Bench) -> Result<()> {
         Bench::Storage(args) => storage::run(&args),
         Bench::Image(args) => image::run(&args),
         Bench::Engine(args) => engine::run(&args),
+        Bench::Network(args) => network::run(&args),
     }
 }
 

@@ -43,6 +43,8 @@ const HELPERS_TIMEOUT: Duration = Duration::from_secs(15);
 /// a new pid namespace.
 pub const PROBE_COMMAND: [&str; 3] = ["sh", "-c", "echo probe-pid=$$"];
 pub const PROBE_EXPECTED: &str = "probe-pid=1";
+/// The probe on a bridge network: it also lists eth0's IPv4 address.
+const NET_PROBE_COMMAND: [&str; 3] = ["sh", "-c", "echo probe-pid=$$; ip -o -4 addr show dev eth0"];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Flavor {
@@ -60,18 +62,34 @@ impl Flavor {
         }
     }
 
-    /// The flags of every `run` and `create`, before the image.
-    fn create_flags(self) -> &'static [&'static str] {
+    /// The flags of every `run` and `create` besides the network's.
+    fn limits(self) -> &'static [&'static str] {
         match self {
             Self::Podman => &[
-                "--network",
-                "none",
                 "--ulimit",
                 "nofile=20000:20000",
                 "--ulimit",
                 "nproc=32768:32768",
             ],
-            Self::Muelle | Self::Docker => &["--network", "none"],
+            Self::Muelle | Self::Docker => &[],
+        }
+    }
+}
+
+/// The network a container is on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Net {
+    /// `--network none`: a loopback only.
+    None,
+    /// No `--network`: the engine's default, a bridge network.
+    Default,
+}
+
+impl Net {
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Self::None => &["--network", "none"],
+            Self::Default => &[],
         }
     }
 }
@@ -178,20 +196,28 @@ impl Cli {
         cmd
     }
 
-    /// `run`, `before`, the create flags, the image and `cmd`.
+    /// `run`, `before`, `--network none`, the limits, the image and `cmd`.
     pub fn run_args<'a>(&self, before: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
+        self.run_args_on(Net::None, before, cmd)
+    }
+
+    /// `run`, `before`, the network's flags, the limits, the image and
+    /// `cmd`.
+    pub fn run_args_on<'a>(&self, net: Net, before: &[&'a str], cmd: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["run"];
         args.extend_from_slice(before);
-        args.extend_from_slice(self.flavor.create_flags());
+        args.extend_from_slice(net.flags());
+        args.extend_from_slice(self.flavor.limits());
         args.push(IMAGE_NAME);
         args.extend_from_slice(cmd);
         args
     }
 
-    /// `create`, the create flags, the image and `cmd`.
+    /// `create`, `--network none`, the limits, the image and `cmd`.
     pub fn create_args<'a>(&self, cmd: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["create"];
-        args.extend_from_slice(self.flavor.create_flags());
+        args.extend_from_slice(Net::None.flags());
+        args.extend_from_slice(self.flavor.limits());
         args.push(IMAGE_NAME);
         args.extend_from_slice(cmd);
         args
@@ -249,15 +275,31 @@ impl Cli {
     /// that exits 0 without running the container is not timed as a fast
     /// one.
     pub fn probe(&mut self) -> Result<(), String> {
-        let args = self.run_args(&["--rm"], &PROBE_COMMAND);
+        self.probe_on(Net::None)
+    }
+
+    /// [`Cli::probe`] on `net`; on a bridge network the container must
+    /// also have an IPv4 address on eth0.
+    pub fn probe_on(&mut self, net: Net) -> Result<(), String> {
+        let command = match net {
+            Net::None => PROBE_COMMAND,
+            Net::Default => NET_PROBE_COMMAND,
+        };
+        let args = self.run_args_on(net, &["--rm"], &command);
         let printed = self.output(&args)?;
-        if printed.lines().any(|l| l.trim() == PROBE_EXPECTED) {
-            return Ok(());
+        if !printed.lines().any(|l| l.trim() == PROBE_EXPECTED) {
+            return Err(format!(
+                "exited 0 but did not run the container (printed {:?}, not {PROBE_EXPECTED})",
+                printed.trim()
+            ));
         }
-        Err(format!(
-            "exited 0 but did not run the container (printed {:?}, not {PROBE_EXPECTED})",
-            printed.trim()
-        ))
+        if net == Net::Default && !printed.contains(" inet ") {
+            return Err(format!(
+                "the container has no IPv4 address on eth0 (printed {:?})",
+                printed.trim()
+            ));
+        }
+        Ok(())
     }
 
     /// `run -d IMAGE sleep 1000`: the new container's id.

@@ -1,9 +1,9 @@
-//! The bench's folders: `<target>/bench-engine/run-<pid>/` for the
-//! instances' data (muelle's and podman's roots) and a short
-//! `/run/muelle-bench-engine-<pid>/` for their runtime state (podman wants
-//! its runroot under 50 characters, and sockets live there). Both go on
-//! drop, on success and on error alike, after whatever is mounted below
-//! them is unmounted ([`scratch::clear`]).
+//! A bench's folders (`bench engine`'s, `bench network`'s: the bench's
+//! *kind*): `<target>/bench-KIND/run-<pid>/` for the instances' data
+//! (muelle's and podman's roots) and a short `/run/muelle-bench-KIND-<pid>/`
+//! for their runtime state (podman wants its runroot under 50 characters,
+//! and sockets live there). Both go on drop, on success and on error alike,
+//! after whatever is mounted below them is unmounted ([`scratch::clear`]).
 //!
 //! A bench killed outright (SIGKILL) leaves its folders, and maybe
 //! containers: [`stale`] finds the folders of benches whose process is
@@ -18,7 +18,11 @@ use crate::bench::image::scratch;
 
 const PREFIX: &str = "run-";
 const RUN_DIR: &str = "/run";
-const RUN_PREFIX: &str = "muelle-bench-engine-";
+
+/// The start of the runtime folders' names of a kind of bench.
+fn run_prefix(kind: &str) -> String {
+    format!("muelle-bench-{kind}-")
+}
 
 /// A bench's pair of folders.
 pub struct Dirs {
@@ -29,10 +33,10 @@ pub struct Dirs {
 }
 
 impl Dirs {
-    fn of(bench_dir: &Path, pid: &str) -> Dirs {
+    fn of(bench_dir: &Path, kind: &str, pid: &str) -> Dirs {
         Dirs {
             data: bench_dir.join(format!("{PREFIX}{pid}")),
-            run: Path::new(RUN_DIR).join(format!("{RUN_PREFIX}{pid}")),
+            run: Path::new(RUN_DIR).join(format!("{}{pid}", run_prefix(kind))),
         }
     }
 
@@ -52,8 +56,8 @@ pub struct Workdir {
 }
 
 impl Workdir {
-    pub fn new(bench_dir: &Path) -> Result<Workdir> {
-        let dirs = Dirs::of(bench_dir, &std::process::id().to_string());
+    pub fn new(bench_dir: &Path, kind: &str) -> Result<Workdir> {
+        let dirs = Dirs::of(bench_dir, kind, &std::process::id().to_string());
         // Owned from here on, so that a failure below still removes them.
         let workdir = Workdir { dirs };
         for dir in [&workdir.dirs.data, &workdir.dirs.run] {
@@ -69,15 +73,19 @@ impl Workdir {
 impl Drop for Workdir {
     fn drop(&mut self) {
         for problem in self.dirs.clear() {
-            eprintln!("bench engine: {problem}");
+            eprintln!("bench: {problem}");
         }
     }
 }
 
-/// The folders of earlier benches whose process is gone.
-pub fn stale(bench_dir: &Path) -> Vec<Dirs> {
+/// The folders of earlier benches of the same kind whose process is gone.
+pub fn stale(bench_dir: &Path, kind: &str) -> Vec<Dirs> {
+    let run_prefix = run_prefix(kind);
     let mut pids: Vec<String> = Vec::new();
-    for (dir, prefix) in [(bench_dir, PREFIX), (Path::new(RUN_DIR), RUN_PREFIX)] {
+    for (dir, prefix) in [
+        (bench_dir, PREFIX),
+        (Path::new(RUN_DIR), run_prefix.as_str()),
+    ] {
         let Ok(entries) = fs::read_dir(dir) else {
             continue;
         };
@@ -94,5 +102,7 @@ pub fn stale(bench_dir: &Path) -> Vec<Dirs> {
             }
         }
     }
-    pids.iter().map(|pid| Dirs::of(bench_dir, pid)).collect()
+    pids.iter()
+        .map(|pid| Dirs::of(bench_dir, kind, pid))
+        .collect()
 }
