@@ -32,7 +32,17 @@ pub fn run() -> Result<()> {
 /// `cargo build --release` of the CLI and the monitor beside it.
 fn build() -> Result<PathBuf> {
     let mut cmd = util::cargo();
-    cmd.args(["build", "--release", "-p", "cli", "-p", "engine", "-p", "network", "--bins"]);
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "cli",
+        "-p",
+        "engine",
+        "-p",
+        "network",
+        "--bins",
+    ]);
     println!("$ {}", util::display(&cmd));
     util::run_streaming(&mut cmd)?;
     Ok(util::target_dir()?.join("release"))

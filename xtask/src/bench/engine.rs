@@ -417,8 +417,11 @@ pub fn run(args: &Args) -> Result<()> {
 fn locate_muelle(args: &Args) -> Result<PathBuf, Unavailable> {
     let muelle = match &args.muelle {
         Some(path) => path.clone(),
-        None => super::common::cargo_build(&["-p", "cli", "-p", "engine", "-p", "network", "--bins"], "muelle")
-            .map_err(|e| Unavailable::Failed(format!("{e:#}")))?,
+        None => super::common::cargo_build(
+            &["-p", "cli", "-p", "engine", "-p", "network", "--bins"],
+            "muelle",
+        )
+        .map_err(|e| Unavailable::Failed(format!("{e:#}")))?,
     };
     let monitor = muelle.with_file_name("muelle-monitor");
     if !muelle.is_file() || !monitor.is_file() {
