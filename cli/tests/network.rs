@@ -826,6 +826,45 @@ fn connect_and_disconnect_change_a_running_containers_interfaces_and_names() {
     ]);
     let out = exec(&instance, "client", "ip link show eth1");
     assert_ne!(code(&out), 0, "an eth1 before connect: {}", stdout(&out));
+    // A connect that fails changes nothing.
+    let out = instance.muelle(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.127.9.9",
+        "right",
+        "client",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("invalid IP address 10.127.9.9"),
+        "{}",
+        stderr(&out)
+    );
+    let out = exec(&instance, "client", "ip link show eth1");
+    assert_ne!(
+        code(&out),
+        0,
+        "an eth1 after a failed connect: {}",
+        stdout(&out)
+    );
+    assert_eq!(veths(&instance).len(), 2, "{:?}", veths(&instance));
+    assert_eq!(
+        field(
+            &instance,
+            &["inspect"],
+            "{{len .NetworkSettings.Networks}}",
+            "client"
+        ),
+        "1"
+    );
+    let out = instance.muelle(&["network", "connect", "nope", "client"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("network nope not found"),
+        "{}",
+        stderr(&out)
+    );
 
     assert_eq!(instance.ok(&["network", "connect", "right", "client"]), "");
     let out = exec(&instance, "client", "ip -4 -o addr show eth1");
@@ -1367,14 +1406,27 @@ fn a_run_that_fails_on_the_network_leaves_nothing_but_its_record() {
     let held = instance.in_netns(|| std::net::TcpListener::bind("0.0.0.0:0").expect("bind"));
     let taken = held.local_addr().expect("address").port();
     let publish = format!("{taken}:80");
-    let cases: [(&[&str], String); 2] = [
+    let free = free_port(&instance).to_string();
+    // Flags, the command, the exit code and the words.
+    let cases: [(&[&str], &str, i32, String); 3] = [
         (
             &["--ip", "10.127.11.5"],
+            "sleep",
+            125,
             "invalid IP address 10.127.11.5".to_owned(),
         ),
         (
             &["-p", &publish],
+            "sleep",
+            125,
             format!("Bind for 0.0.0.0:{taken} failed: port is already allocated"),
+        ),
+        // Past the network: its sandbox is made, then undone.
+        (
+            &["-p", &free],
+            "no-such-command",
+            127,
+            "executable file not found".to_owned(),
         ),
     ];
     let nothing_left = |what: &str| {
@@ -1402,7 +1454,7 @@ fn a_run_that_fails_on_the_network_leaves_nothing_but_its_record() {
             assert!(!maps_to(&table, "10.127.10."), "{what}: {table}");
         }
     };
-    for (flags, words) in &cases {
+    for (flags, command, exit, words) in &cases {
         for rm in [false, true] {
             let name = format!("failed{}", if rm { "-rm" } else { "" });
             let mut args = vec!["run", "--name", &name, "--network", "failing"];
@@ -1412,9 +1464,9 @@ fn a_run_that_fails_on_the_network_leaves_nothing_but_its_record() {
                 args.push("-d");
             }
             args.extend(*flags);
-            args.extend([IMAGE, "sleep", "60"]);
+            args.extend([IMAGE, command, "60"]);
             let out = instance.muelle(&args);
-            assert_eq!(code(&out), 125, "{flags:?}: {}", stderr(&out));
+            assert_eq!(code(&out), *exit, "{flags:?}: {}", stderr(&out));
             assert!(
                 stderr(&out).contains(words.as_str()),
                 "{flags:?}: {}",
