@@ -40,7 +40,7 @@ pub fn refresh(run_root: &Path, store: &Store, network: &Network) -> Result<(), 
             .collect();
     dns::write_names(&dir.join("names"), &entries).map_err(|e| fail("writing its names", e))?;
     if running(&dir).is_none() {
-        start(&dir, network)?;
+        start(&binary(), &dir, network)?;
     }
     Ok(())
 }
@@ -82,7 +82,7 @@ fn start_time(pid: i32) -> Option<u64> {
     after_name.split(' ').nth(19)?.parse().ok()
 }
 
-fn start(dir: &Path, network: &Network) -> Result<(), NetworkError> {
+fn start(binary: &Path, dir: &Path, network: &Network) -> Result<(), NetworkError> {
     let fail = |e: String| {
         NetworkError::Host(format!(
             "starting the resolver of network {}: {e}",
@@ -92,7 +92,7 @@ fn start(dir: &Path, network: &Network) -> Result<(), NetworkError> {
     let (mut ready_r, ready_w) = std::io::pipe().map_err(|e| fail(e.to_string()))?;
     let log = std::fs::File::create(dir.join("resolver.log")).map_err(|e| fail(e.to_string()))?;
     let ready_fd = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
-    let mut command = Command::new(binary());
+    let mut command = Command::new(binary);
     command
         .arg("--listen")
         .arg(format!("{}:53", network.gateway))
@@ -117,14 +117,24 @@ fn start(dir: &Path, network: &Network) -> Result<(), NetworkError> {
                 return Err(std::io::Error::last_os_error());
             }
             // Nothing the command inherited without close-on-exec (its
-            // caller's pipes) may stay open for the resolver's life.
-            libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+            // caller's pipes) may stay open for the resolver's life. Marked,
+            // not closed: std reports a failed exec on a pipe of its own up
+            // there, and would abort the child without it.
+            let marked = libc::syscall(
+                libc::SYS_close_range,
+                4u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            if marked < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             Ok(())
         });
     }
     let child = command
         .spawn()
-        .map_err(|e| fail(format!("{}: {e}", binary().display())))?;
+        .map_err(|e| fail(format!("{}: {e}", binary.display())))?;
     drop(ready_w);
     // The resolver writes its port and a newline once it listens, then
     // closes its end; nothing at all means it failed (its reason is in
@@ -162,4 +172,34 @@ pub fn binary() -> PathBuf {
         }
     }
     PathBuf::from(BINARY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_is_named_in_the_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let network = Network {
+            id: "0".repeat(64),
+            name: "n".into(),
+            driver: "bridge".into(),
+            bridge: "muelle-00000000".into(),
+            subnet: "10.200.0.0/24".parse().expect("subnet"),
+            gateway: std::net::Ipv4Addr::new(10, 200, 0, 1),
+            internal: false,
+            dns: true,
+            labels: Default::default(),
+            created: String::new(),
+        };
+        let missing = dir.path().join("no-muelle-dns");
+        let err = start(&missing, dir.path(), &network)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no-muelle-dns: No such file or directory"),
+            "{err}"
+        );
+    }
 }

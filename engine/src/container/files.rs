@@ -46,11 +46,7 @@ pub fn write(
     }
     let host_resolv = || std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let resolv = if !config.dns.is_empty() {
-        config
-            .dns
-            .iter()
-            .map(|server| format!("nameserver {server}\n"))
-            .collect()
+        given_servers_conf(&host_resolv(), &config.dns)
     } else if let Some(resolver) = facts.resolver {
         resolver_conf(&host_resolv(), resolver)
     } else {
@@ -88,6 +84,25 @@ fn resolv_conf(host: &str, host_network: bool) -> String {
         .filter(|line| !is_loopback_nameserver(line))
         .map(|line| format!("{line}\n"))
         .collect()
+}
+
+/// `--dns`: its servers instead of the host's, with the host's search
+/// domains and options (docker's rule).
+fn given_servers_conf(host: &str, servers: &[String]) -> String {
+    let mut text: String = servers
+        .iter()
+        .map(|server| format!("nameserver {server}\n"))
+        .collect();
+    for line in host.lines() {
+        if matches!(
+            line.split_whitespace().next(),
+            Some("search" | "domain" | "options")
+        ) {
+            text.push_str(line.trim());
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// A network with name resolution: its resolver is the one nameserver
@@ -133,6 +148,19 @@ mod tests {
             "search lan\nnameserver 10.0.0.1\n"
         );
         assert_eq!(resolv_conf(host, true), host);
+    }
+
+    #[test]
+    fn given_servers_replace_the_hosts_and_keep_its_search_and_options() {
+        let host = "search lan\nnameserver 10.0.0.1\noptions edns0\n";
+        assert_eq!(
+            given_servers_conf(host, &["192.0.2.53".into(), "192.0.2.54".into()]),
+            "nameserver 192.0.2.53\nnameserver 192.0.2.54\nsearch lan\noptions edns0\n"
+        );
+        assert_eq!(
+            given_servers_conf("", &["192.0.2.53".into()]),
+            "nameserver 192.0.2.53\n"
+        );
     }
 
     #[test]

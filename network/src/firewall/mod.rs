@@ -315,7 +315,7 @@ impl Firewall {
     /// published to another destination fails the whole call with
     /// [`Error::PortTaken`].
     pub fn publish(&self, ports: &[PortRule]) -> Result<()> {
-        let ports = checked_ports(ports)?;
+        let ports = checked_ports(ports, Bridge::Required)?;
         if ports.is_empty() {
             return Ok(());
         }
@@ -327,9 +327,11 @@ impl Firewall {
 
     /// Unpublishes these ports, all or none. A port that is not published,
     /// or is published to another destination (someone else's), is left
-    /// alone without error.
+    /// alone without error. Their bridge may be left empty: a port is
+    /// found by its binding alone (the caller may no longer know the
+    /// bridge, its network removed).
     pub fn unpublish(&self, ports: &[PortRule]) -> Result<()> {
-        let ports = checked_ports(ports)?;
+        let ports = checked_ports(ports, Bridge::Optional)?;
         if ports.is_empty() {
             return Ok(());
         }
@@ -440,12 +442,22 @@ impl NetworkRules {
     }
 }
 
+/// Whether a port must name its bridge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bridge {
+    Required,
+    /// Empty is allowed; a name given is still checked.
+    Optional,
+}
+
 /// Checks the ports, takes 0.0.0.0 as "every address" and drops repeats.
-fn checked_ports(ports: &[PortRule]) -> Result<Vec<PortRule>> {
+fn checked_ports(ports: &[PortRule], bridge: Bridge) -> Result<Vec<PortRule>> {
     let mut out: Vec<PortRule> = Vec::with_capacity(ports.len());
     let mut seen: HashMap<(Protocol, Option<Ipv4Addr>, u16), usize> = HashMap::new();
     for port in ports {
-        check_ifname(&port.bridge)?;
+        if !(bridge == Bridge::Optional && port.bridge.is_empty()) {
+            check_ifname(&port.bridge)?;
+        }
         if port.host_port == 0 || port.container_port == 0 {
             return Err(Error::Invalid {
                 what: "port",
@@ -618,12 +630,12 @@ mod tests {
     #[test]
     fn ports_are_checked_and_repeats_dropped() {
         let a = port(Some([0, 0, 0, 0]), 8080, [10, 88, 0, 2], 80);
-        let checked = checked_ports(&[a.clone(), a.clone()]).unwrap();
+        let checked = checked_ports(&[a.clone(), a.clone()], Bridge::Required).unwrap();
         assert_eq!(checked.len(), 1);
         assert_eq!(checked[0].host_ip, None);
 
         let other = port(None, 8080, [10, 88, 0, 3], 80);
-        let err = checked_ports(&[a.clone(), other]).unwrap_err();
+        let err = checked_ports(&[a.clone(), other], Bridge::Required).unwrap_err();
         assert_eq!(
             err.to_string(),
             "host port tcp 0.0.0.0:8080 is already published to 10.88.0.2:80"
@@ -631,14 +643,28 @@ mod tests {
 
         // Another host address is another key.
         let bound = port(Some([127, 0, 0, 1]), 8080, [10, 88, 0, 3], 80);
-        assert_eq!(checked_ports(&[a.clone(), bound]).unwrap().len(), 2);
+        assert_eq!(
+            checked_ports(&[a.clone(), bound], Bridge::Required)
+                .unwrap()
+                .len(),
+            2
+        );
 
-        assert!(checked_ports(&[port(None, 0, [10, 88, 0, 2], 80)]).is_err());
-        assert!(checked_ports(&[port(None, 1, [10, 88, 0, 2], 0)]).is_err());
-        assert!(checked_ports(&[port(None, 1, [0, 0, 0, 0], 1)]).is_err());
-        let mut bad_bridge = a;
+        assert!(checked_ports(&[port(None, 0, [10, 88, 0, 2], 80)], Bridge::Required).is_err());
+        assert!(checked_ports(&[port(None, 1, [10, 88, 0, 2], 0)], Bridge::Required).is_err());
+        assert!(checked_ports(&[port(None, 1, [0, 0, 0, 0], 1)], Bridge::Required).is_err());
+        let mut bad_bridge = a.clone();
         bad_bridge.bridge = "x y".into();
-        assert!(checked_ports(&[bad_bridge]).is_err());
+        assert!(checked_ports(&[bad_bridge.clone()], Bridge::Required).is_err());
+        assert!(checked_ports(&[bad_bridge], Bridge::Optional).is_err());
+        // Unpublishing finds a port by its binding: no bridge needed.
+        let mut unknown = a;
+        unknown.bridge.clear();
+        assert!(checked_ports(&[unknown.clone()], Bridge::Required).is_err());
+        assert_eq!(
+            checked_ports(&[unknown], Bridge::Optional).unwrap().len(),
+            1
+        );
     }
 
     #[test]
