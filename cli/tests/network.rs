@@ -32,17 +32,15 @@ fn links(instance: &support::Instance, prefix: &str) -> Vec<String> {
 /// Waits (10 s at most) until no container's veth is left: the kernel
 /// takes them down with their namespaces, a moment after `rm`.
 fn no_veths_left(instance: &support::Instance) {
-    let veths = || {
-        links(instance, "mu")
-            .into_iter()
-            .filter(|l| !l.starts_with("muelle"))
-            .collect::<Vec<_>>()
-    };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !veths().is_empty() && std::time::Instant::now() < deadline {
+    while !veths(instance).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(veths().is_empty(), "veths left: {:?}", veths());
+    assert!(
+        veths(instance).is_empty(),
+        "veths left: {:?}",
+        veths(instance)
+    );
 }
 
 /// The published ports in muelle's nftables table (the instance's own).
@@ -550,7 +548,7 @@ fn published_ports_answer_another_host_and_the_hosts_own_address() {
     instance.remove_all_and_check();
     drop(other);
     assert!(links(&instance, OTHER_LINK).is_empty(), "the test's veth");
-    assert!(veths(&instance).is_empty(), "{:?}", veths(&instance));
+    no_veths_left(&instance);
 }
 
 /// Imports the test image again as `name`, with `changes` applied.
@@ -998,7 +996,7 @@ fn connect_and_disconnect_change_a_running_containers_interfaces_and_names() {
 
     instance.remove_all_and_check();
     instance.ok(&["network", "rm", "left", "right"]);
-    assert!(veths(&instance).is_empty(), "{:?}", veths(&instance));
+    no_veths_left(&instance);
 }
 
 #[test]
@@ -1200,11 +1198,7 @@ fn a_killed_monitor_leaves_no_network_behind_after_ps_and_rm() {
     let ps = instance.ok(&["ps", "-a", "--format", "{{.Status}}"]);
     assert!(ps.starts_with("Exited (255)"), "{ps}");
     let gone = |when: &str| {
-        assert!(
-            veths(&instance).is_empty(),
-            "{when}: {:?}",
-            veths(&instance)
-        );
+        no_veths_left(&instance);
         assert!(
             netns_files(&instance).is_empty(),
             "{when}: {:?}",
@@ -1458,11 +1452,7 @@ fn a_run_that_fails_on_the_network_leaves_nothing_but_its_record() {
         ),
     ];
     let nothing_left = |what: &str| {
-        assert!(
-            veths(&instance).is_empty(),
-            "{what}: {:?}",
-            veths(&instance)
-        );
+        no_veths_left(&instance);
         assert!(
             netns_files(&instance).is_empty(),
             "{what}: {:?}",
