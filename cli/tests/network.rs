@@ -43,16 +43,6 @@ fn no_veths_left(instance: &support::Instance) {
     );
 }
 
-/// The published ports in muelle's nftables table (the instance's own).
-fn nft_ports(instance: &support::Instance) -> String {
-    let out = instance
-        .host_command("nft")
-        .args(["list", "table", "ip", "muelle"])
-        .output()
-        .expect("nft");
-    stdout(&out)
-}
-
 /// An HTTP GET of `/` at `address:port` from the instance's "host".
 fn http_get(instance: &support::Instance, address: Ipv4Addr, port: u16) -> std::io::Result<String> {
     instance.in_netns(|| get(address, port))
@@ -148,9 +138,9 @@ fn a_published_port_answers_on_127_0_0_1_and_port_lists_it() {
 
     let rule = format!(". {port} ");
     assert!(
-        nft_ports(&instance).contains(&rule),
+        nft_table(&instance).unwrap_or_default().contains(&rule),
         "{}",
-        nft_ports(&instance)
+        nft_table(&instance).unwrap_or_default()
     );
     instance.ok(&["rm", "-f", &id]);
     assert!(
@@ -158,9 +148,9 @@ fn a_published_port_answers_on_127_0_0_1_and_port_lists_it() {
         "still answering after rm"
     );
     assert!(
-        !nft_ports(&instance).contains(&rule),
+        !nft_table(&instance).unwrap_or_default().contains(&rule),
         "rule left: {}",
-        nft_ports(&instance)
+        nft_table(&instance).unwrap_or_default()
     );
     instance.remove_all_and_check();
     no_veths_left(&instance);
@@ -360,6 +350,24 @@ fn veths(instance: &support::Instance) -> Vec<String> {
         .into_iter()
         .filter(|l| l.len() == 13)
         .collect()
+}
+
+/// Nothing of a container is left on `network`: no veth, no namespace
+/// file, no endpoint, no published port to an address starting `address`.
+fn no_network_left(instance: &support::Instance, network: &str, address: &str, when: &str) {
+    no_veths_left(instance);
+    let netns = netns_files(instance);
+    assert!(netns.is_empty(), "{when}: {netns:?}");
+    let endpoints = field(
+        instance,
+        &["network", "inspect"],
+        "{{len .Containers}}",
+        network,
+    );
+    assert_eq!(endpoints, "0", "{when}");
+    if let Some(table) = nft_table(instance) {
+        assert!(!maps_to(&table, address), "{when}: {table}");
+    }
 }
 
 /// The network namespaces muelle holds for its containers.
@@ -1198,25 +1206,7 @@ fn a_killed_monitor_leaves_no_network_behind_after_ps_and_rm() {
     let ps = instance.ok(&["ps", "-a", "--format", "{{.Status}}"]);
     assert!(ps.starts_with("Exited (255)"), "{ps}");
     let gone = |when: &str| {
-        no_veths_left(&instance);
-        assert!(
-            netns_files(&instance).is_empty(),
-            "{when}: {:?}",
-            netns_files(&instance)
-        );
-        assert_eq!(
-            field(
-                &instance,
-                &["network", "inspect"],
-                "{{len .Containers}}",
-                "lost"
-            ),
-            "0",
-            "{when}"
-        );
-        if let Some(table) = nft_table(&instance) {
-            assert!(!maps_to(&table, &address), "{when}: {table}");
-        }
+        no_network_left(&instance, "lost", &address, when);
         let refused = http_get(&instance, Ipv4Addr::LOCALHOST, port);
         assert!(refused.is_err(), "{when}: {refused:?}");
     };
@@ -1451,27 +1441,7 @@ fn a_run_that_fails_on_the_network_leaves_nothing_but_its_record() {
             "executable file not found".to_owned(),
         ),
     ];
-    let nothing_left = |what: &str| {
-        no_veths_left(&instance);
-        assert!(
-            netns_files(&instance).is_empty(),
-            "{what}: {:?}",
-            netns_files(&instance)
-        );
-        assert_eq!(
-            field(
-                &instance,
-                &["network", "inspect"],
-                "{{len .Containers}}",
-                "failing"
-            ),
-            "0",
-            "{what}"
-        );
-        if let Some(table) = nft_table(&instance) {
-            assert!(!maps_to(&table, "10.127.10."), "{what}: {table}");
-        }
-    };
+    let nothing_left = |what: &str| no_network_left(&instance, "failing", "10.127.10.", what);
     for (flags, command, exit, words) in &cases {
         for rm in [false, true] {
             let name = format!("failed{}", if rm { "-rm" } else { "" });
