@@ -1487,3 +1487,29 @@ fn a_run_that_fails_on_the_network_leaves_nothing_but_its_record() {
     instance.remove_all_and_check();
     instance.ok(&["network", "rm", "failing"]);
 }
+
+#[test]
+fn a_container_reaches_its_own_published_port_through_the_hosts_address() {
+    let Some(instance) = instance() else { return };
+    let added = instance
+        .host_command("ip")
+        .args(["addr", "add", "192.0.2.77/32", "dev", "lo"])
+        .status()
+        .expect("ip addr add");
+    assert!(added.success());
+    let port = free_port(&instance);
+    let publish = format!("{port}:80");
+    let id = httpd(&instance, &["-p", &publish], "hairpin");
+    wait_for_http(&instance, Ipv4Addr::new(192, 0, 2, 77), port);
+    // Out through its veth, DNAT back in through the same bridge port.
+    let fetch = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 192.0.2.77 {port}");
+    let out = instance.muelle(&["exec", &id, "sh", "-c", &fetch]);
+    assert!(
+        stdout(&out).contains("hairpin"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    instance.remove_all_and_check();
+    no_veths_left(&instance);
+}

@@ -464,20 +464,22 @@ fn claim_one(
     Ok((endpoint, claimed.replaced))
 }
 
-/// Creates the pair; a host end of the same name still there (a pair
-/// whose namespace the kernel has not finished taking down, after a quick
-/// restart) is deleted first.
+/// Creates the pair, its host end in hairpin mode; a host end of the same
+/// name still there (a pair whose namespace the kernel has not finished
+/// taking down, after a quick restart) is deleted first.
 fn create_veth(
     nl: &mut Netlink,
     veth: &Veth<'_>,
 ) -> Result<crate::netlink::VethPair, NetworkError> {
-    match nl.create_veth(veth) {
+    let pair = match nl.create_veth(veth) {
         Err(e) if e.errno() == Some(nix::errno::Errno::EEXIST) => {
             nl.delete_link(veth.host_name)?;
-            Ok(nl.create_veth(veth)?)
+            nl.create_veth(veth)?
         }
-        other => Ok(other?),
-    }
+        other => other?,
+    };
+    nl.set_hairpin(pair.host)?;
+    Ok(pair)
 }
 
 /// The containers holding endpoints that `is_stale` says no longer run.

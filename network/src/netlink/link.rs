@@ -7,7 +7,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use nix::errno::Errno;
 
@@ -189,6 +190,29 @@ impl Netlink {
     }
 
     /// Sets link `index` up. Setting a link that is up again is no error.
+    /// Turns hairpin mode on for a bridge port: the bridge may send a frame
+    /// back out of the port it came in by, so a container reaches its own
+    /// published port through the host's address (DNAT sends its packets
+    /// back to it; with br_netfilter that happens inside the bridge).
+    pub fn set_hairpin(&mut self, index: u32) -> Result<()> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                true,
+            )])),
+        ]));
+        // RTM_NEWLINK on an existing link (no NLM_F_CREATE): RTM_SETLINK
+        // ignores IFLA_LINKINFO, and with it a port's settings.
+        self.request(
+            NLM_F_ACK,
+            RouteNetlinkMessage::NewLink(message),
+            &|| format!("setting hairpin mode on link {index}"),
+            &mut |_| Ok(()),
+        )
+    }
+
     pub fn set_up(&mut self, index: u32) -> Result<()> {
         self.request(
             NLM_F_ACK,
