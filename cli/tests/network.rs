@@ -951,6 +951,21 @@ fn connect_and_disconnect_change_a_running_containers_interfaces_and_names() {
         stdout(&out),
         stderr(&out)
     );
+    // And by bare name through its own resolv.conf, still left's resolver:
+    // it answers the names of the client's other networks too.
+    let out = exec(&instance, "client", "cat /etc/resolv.conf");
+    assert!(
+        stdout(&out).contains("nameserver 10.127.3.1"),
+        "{}",
+        stdout(&out)
+    );
+    let out = exec(&instance, "client", "nslookup server");
+    assert!(
+        code(&out) == 0 && stdout(&out).contains(&server_ip),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // Twice: refused.
     let out = instance.muelle(&["network", "connect", "right", "client"]);
@@ -968,6 +983,8 @@ fn connect_and_disconnect_change_a_running_containers_interfaces_and_names() {
     let out = exec(&instance, "client", "ip link show eth1");
     assert_ne!(code(&out), 0, "eth1 after disconnect: {}", stdout(&out));
     let out = exec(&instance, "server", "nslookup client");
+    assert_ne!(code(&out), 0, "still a name: {}", stdout(&out));
+    let out = exec(&instance, "client", "nslookup server");
     assert_ne!(code(&out), 0, "still a name: {}", stdout(&out));
     let out = exec(&instance, "client", &fetch_script(&server_ip));
     assert!(!stdout(&out).contains("200 OK"), "{}", stdout(&out));
@@ -1001,6 +1018,31 @@ fn connect_and_disconnect_change_a_running_containers_interfaces_and_names() {
     instance.ok(&["network", "connect", "right", "client"]);
     let out = exec(&instance, "client", "ip -4 -o addr show eth1");
     assert!(stdout(&out).contains("10.127.4."), "{}", stdout(&out));
+
+    // A container of the default network (no resolver: the host's
+    // servers) gets right's resolver at connect, and the host's back at
+    // disconnect.
+    instance.ok(&["run", "-d", "--name", "plain", IMAGE, "sleep", "120"]);
+    let host_conf = stdout(&exec(&instance, "plain", "cat /etc/resolv.conf"));
+    assert!(!host_conf.contains("dns.muelle"), "{host_conf}");
+    instance.ok(&["network", "connect", "right", "plain"]);
+    let out = exec(&instance, "plain", "cat /etc/resolv.conf");
+    assert!(
+        stdout(&out).contains("search dns.muelle")
+            && stdout(&out).contains("nameserver 10.127.4.1"),
+        "{}",
+        stdout(&out)
+    );
+    let out = exec(&instance, "plain", "nslookup server");
+    assert!(
+        code(&out) == 0 && stdout(&out).contains(&server_ip),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    instance.ok(&["network", "disconnect", "right", "plain"]);
+    let out = exec(&instance, "plain", "cat /etc/resolv.conf");
+    assert_eq!(stdout(&out), host_conf);
 
     instance.remove_all_and_check();
     instance.ok(&["network", "rm", "left", "right"]);

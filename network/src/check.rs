@@ -178,9 +178,7 @@ impl Networking {
             })?;
             let mut names: Vec<&str> = released.iter().map(|e| e.network.as_str()).collect();
             names.dedup();
-            for name in names {
-                self.refresh_names(store, name);
-            }
+            self.refresh_names(store, &names);
         }
         Ok(())
     }

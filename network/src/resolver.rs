@@ -4,7 +4,15 @@
 //! endpoints whenever a container joins or leaves). It starts with the
 //! network's first container and stops when the network is removed (or
 //! its names file goes).
+//!
+//! A container on several resolving networks asks one of them (the first,
+//! in its resolv.conf) for the names of all: each network's names file
+//! also holds, scoped to such a container's address on that network, the
+//! names of its other resolving networks. So a change of a network's
+//! endpoints changes the files of the networks sharing a container with
+//! it ([`neighbours`]).
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -15,7 +23,7 @@ use storage::store::Store;
 use crate::dns;
 use crate::error::NetworkError;
 use crate::networks;
-use crate::record::Network;
+use crate::record::{Endpoint, Network};
 
 /// The resolver's binary, unless `MUELLE_DNS_BINARY` names another.
 pub const BINARY: &str = "muelle-dns";
@@ -33,16 +41,69 @@ pub fn refresh(run_root: &Path, store: &Store, network: &Network) -> Result<(), 
         NetworkError::Host(format!("network {}: {what}: {e}", network.name))
     };
     std::fs::create_dir_all(&dir).map_err(|e| fail("creating its run folder", e))?;
+    let all = store.table::<Endpoint>()?.list()?;
+    let resolving = resolving(store)?;
+    let own: Vec<&Endpoint> = all.iter().filter(|e| e.network == network.name).collect();
     let entries: Vec<(std::net::Ipv4Addr, Vec<String>)> =
-        networks::endpoints(store, &network.name)?
-            .into_iter()
-            .map(|e| (e.address, e.names))
-            .collect();
-    dns::write_names(&dir.join("names"), &entries).map_err(|e| fail("writing its names", e))?;
+        own.iter().map(|e| (e.address, e.names.clone())).collect();
+    // For each container here, the names of its other resolving networks,
+    // told to its address here.
+    let mut scoped = Vec::new();
+    for asker in &own {
+        let elsewhere = all.iter().filter(|e| {
+            e.container == asker.container
+                && e.network != network.name
+                && resolving.contains(&e.network)
+        });
+        for other in elsewhere {
+            scoped.extend(
+                all.iter()
+                    .filter(|e| e.network == other.network)
+                    .map(|e| dns::Scoped {
+                        asker: asker.address,
+                        address: e.address,
+                        names: e.names.clone(),
+                    }),
+            );
+        }
+    }
+    dns::write_names(&dir.join("names"), &entries, &scoped)
+        .map_err(|e| fail("writing its names", e))?;
     if running(&dir).is_none() {
         start(&binary(), &dir, network)?;
     }
     Ok(())
+}
+
+/// The resolving networks, not among `networks`, that share a container
+/// with one of them: their names files tell that container the names of
+/// `networks`, so they change with them.
+pub fn neighbours(store: &Store, networks: &[&str]) -> Result<Vec<Network>, NetworkError> {
+    let all = store.table::<Endpoint>()?.list()?;
+    let containers: BTreeSet<&str> = all
+        .iter()
+        .filter(|e| networks.contains(&e.network.as_str()))
+        .map(|e| e.container.as_str())
+        .collect();
+    let names: BTreeSet<&str> = all
+        .iter()
+        .filter(|e| containers.contains(e.container.as_str()))
+        .map(|e| e.network.as_str())
+        .filter(|n| !networks.contains(n))
+        .collect();
+    Ok(networks::list(store)?
+        .into_iter()
+        .filter(|n| n.dns && names.contains(n.name.as_str()))
+        .collect())
+}
+
+/// The names of the networks that resolve names.
+fn resolving(store: &Store) -> Result<BTreeSet<String>, NetworkError> {
+    Ok(networks::list(store)?
+        .into_iter()
+        .filter(|n| n.dns)
+        .map(|n| n.name)
+        .collect())
 }
 
 /// Stops the network's resolver and removes its run folder.

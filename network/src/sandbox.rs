@@ -137,6 +137,8 @@ impl Networking {
         for network in nets.iter().filter(|n| n.dns) {
             resolver::refresh(&self.run_root, store, network)?;
         }
+        let names: Vec<&str> = nets.iter().map(|n| n.name.as_str()).collect();
+        self.refresh_neighbours(store, &names);
         undo.armed = false;
         Ok(Sandbox {
             netns,
@@ -227,6 +229,9 @@ impl Networking {
             batch.run()?;
             if network.dns {
                 resolver::refresh(&self.run_root, store, &network)?;
+                // The container's other networks among them: their
+                // resolvers now tell it this network's names.
+                self.refresh_neighbours(store, &[&network.name]);
             }
             Ok(())
         })();
@@ -266,17 +271,45 @@ impl Networking {
                 endpoint.address
             );
         }
-        self.refresh_names(store, &endpoint.network);
+        // The container's remaining networks stop telling it this one's
+        // names.
+        let mut changed = vec![endpoint.network.clone()];
+        match endpoints_of(store, &endpoint.container) {
+            Ok(remaining) => changed.extend(remaining.into_iter().map(|e| e.network)),
+            Err(e) => tracing::warn!("container {}: {e}", endpoint.container),
+        }
+        let changed: Vec<&str> = changed.iter().map(String::as_str).collect();
+        self.refresh_names(store, &changed);
     }
 
-    pub(crate) fn refresh_names(&self, store: &Store, network: &str) {
-        match networks::find(store, network) {
-            Ok(network) if network.dns => {
-                if let Err(e) = resolver::refresh(&self.run_root, store, &network) {
-                    tracing::warn!("network {}: {e}", network.name);
+    /// Writes the names of the resolving networks among `changed` and of
+    /// their [`resolver::neighbours`] again (best effort: failures are
+    /// logged).
+    pub(crate) fn refresh_names(&self, store: &Store, changed: &[&str]) {
+        for name in changed {
+            match networks::find(store, name) {
+                Ok(network) if network.dns => self.refresh_one(store, &network),
+                _ => {}
+            }
+        }
+        self.refresh_neighbours(store, changed);
+    }
+
+    /// [`Networking::refresh_names`] of the neighbours only.
+    fn refresh_neighbours(&self, store: &Store, changed: &[&str]) {
+        match resolver::neighbours(store, changed) {
+            Ok(neighbours) => {
+                for network in &neighbours {
+                    self.refresh_one(store, network);
                 }
             }
-            _ => {}
+            Err(e) => tracing::warn!("the neighbours of networks {changed:?}: {e}"),
+        }
+    }
+
+    fn refresh_one(&self, store: &Store, network: &Network) {
+        if let Err(e) = resolver::refresh(&self.run_root, store, network) {
+            tracing::warn!("network {}: {e}", network.name);
         }
     }
 
@@ -368,9 +401,8 @@ impl Networking {
         if let Err(e) = released {
             tracing::warn!("container {container}: releasing its addresses: {e}");
         }
-        for endpoint in &endpoints {
-            self.refresh_names(store, &endpoint.network);
-        }
+        let changed: Vec<&str> = endpoints.iter().map(|e| e.network.as_str()).collect();
+        self.refresh_names(store, &changed);
     }
 
     /// An endpoint's host objects: its published ports and its veth.

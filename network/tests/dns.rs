@@ -22,7 +22,7 @@ use simple_dns::{
     CLASS, Name, Packet, PacketFlag, QCLASS, QTYPE, Question, RCODE, ResourceRecord, TYPE,
 };
 
-use network::dns::write_names;
+use network::dns::{Scoped, write_names};
 
 const BIN: &str = env!("CARGO_BIN_EXE_muelle-dns");
 
@@ -189,7 +189,12 @@ fn query(name: &str, qtype: u16) -> Vec<u8> {
 }
 
 fn udp_exchange(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp_exchange_from(ip("127.0.0.1"), addr, msg)
+}
+
+/// A query sent from `source` (any of 127.0.0.0/8 works on loopback).
+fn udp_exchange_from(source: Ipv4Addr, addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let socket = UdpSocket::bind((source, 0)).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -333,12 +338,55 @@ fn the_answers_follow_the_names_file() {
     // The engine's writer: a temporary file renamed over the names.
     for last in 10..30u8 {
         let addr = Ipv4Addr::new(10, 88, 1, last);
-        write_names(&resolver.names, &[(addr, vec!["web".into()])]).unwrap();
+        write_names(&resolver.names, &[(addr, vec!["web".into()])], &[]).unwrap();
         assert_eq!(resolver.ask("web").addrs, [addr], "after write {last}");
     }
     assert_eq!(resolver.ask("db.dns.muelle").rcode, RCODE::NameError);
-    write_names(&resolver.names, &[]).unwrap();
+    write_names(&resolver.names, &[], &[]).unwrap();
     assert_eq!(resolver.ask("web.dns.muelle").rcode, RCODE::NameError);
+}
+
+#[test]
+fn scoped_names_are_answered_to_their_asker_only() {
+    let resolver = Resolver::start(NAMES, &[]);
+    let scoped = |asker: &str, address: &str, name: &str| Scoped {
+        asker: ip(asker),
+        address: ip(address),
+        names: vec![name.into()],
+    };
+    write_names(
+        &resolver.names,
+        &[(ip("10.88.0.2"), vec!["web".into()])],
+        &[
+            scoped("127.0.0.1", "10.89.0.2", "cache"),
+            scoped("127.0.0.1", "10.89.0.3", "web"),
+            scoped("127.0.0.3", "10.89.0.4", "cache"),
+        ],
+    )
+    .unwrap();
+    let ask_from = |source: &str, name: &str| {
+        Reply::read(&udp_exchange_from(
+            ip(source),
+            resolver.addr,
+            &query(name, TYPE_A),
+        ))
+    };
+    let reply = ask_from("127.0.0.1", "cache");
+    assert_eq!(
+        (reply.rcode, reply.addrs),
+        (RCODE::NoError, vec![ip("10.89.0.2")])
+    );
+    assert_eq!(
+        ask_from("127.0.0.1", "web.dns.muelle").addrs,
+        [ip("10.88.0.2"), ip("10.89.0.3")]
+    );
+    let reply = Reply::read(&resolver.tcp(&query("cache", TYPE_A)));
+    assert_eq!(reply.addrs, [ip("10.89.0.2")], "over TCP too");
+
+    let reply = ask_from("127.0.0.2", "cache.dns.muelle");
+    assert_eq!((reply.rcode, reply.addrs), (RCODE::NameError, vec![]));
+    assert_eq!(ask_from("127.0.0.2", "web").addrs, [ip("10.88.0.2")]);
+    assert_eq!(ask_from("127.0.0.3", "cache").addrs, [ip("10.89.0.4")]);
 }
 
 /// A fake upstream: answers `count` A questions with 192.0.2.7 (with the

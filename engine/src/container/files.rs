@@ -15,8 +15,8 @@ pub struct NetworkFacts {
     /// The address on its first network: /etc/hosts maps the host name
     /// to it.
     pub address: Option<Ipv4Addr>,
-    /// The resolver of its first network, when that network resolves
-    /// container names: the only nameserver, with its search domain.
+    /// The resolver of its first network that resolves container names:
+    /// the only nameserver, with its search domain.
     pub resolver: Option<Ipv4Addr>,
 }
 
@@ -44,14 +44,7 @@ pub fn write(
     if let Some(address) = facts.address {
         hosts.push_str(&format!("{address}\t{hostname}\n"));
     }
-    let host_resolv = || std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = if !config.dns.is_empty() {
-        given_servers_conf(&host_resolv(), &config.dns)
-    } else if let Some(resolver) = facts.resolver {
-        resolver_conf(&host_resolv(), resolver)
-    } else {
-        resolv_conf(&host_resolv(), host_network)
-    };
+    let resolv = resolv_text(config, facts.resolver);
     let files = [
         (paths.hostname(), format!("{hostname}\n"), "/etc/hostname"),
         (paths.hosts(), hosts, "/etc/hosts"),
@@ -67,6 +60,43 @@ pub fn write(
         });
     }
     Ok(binds)
+}
+
+/// Points a running container's resolv.conf at another resolver (`None`:
+/// the host's servers), when its networks changed which one comes first.
+/// Rewritten in place, the same inode: the file is bound into the
+/// container (and into those sharing its network), and a rename would
+/// not show there. Nothing changes with `--dns`.
+pub fn rewrite_resolv_conf(
+    paths: &ContainerPaths,
+    config: &ContainerConfig,
+    resolver: Option<Ipv4Addr>,
+) -> Result<()> {
+    if !config.dns.is_empty() {
+        return Ok(());
+    }
+    let path = paths.resolv_conf();
+    let text = resolv_text(config, resolver);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(io(format!("opening {}", path.display())))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(io(format!("writing {}", path.display())))
+}
+
+/// The container's resolv.conf: `--dns` servers, else its network's
+/// resolver, else the host's servers.
+fn resolv_text(config: &ContainerConfig, resolver: Option<Ipv4Addr>) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if !config.dns.is_empty() {
+        given_servers_conf(&host, &config.dns)
+    } else if let Some(resolver) = resolver {
+        resolver_conf(&host, resolver)
+    } else {
+        resolv_conf(&host, config.network == NetworkMode::Host)
+    }
 }
 
 fn write_file(path: &Path, content: &[u8]) -> Result<()> {
@@ -170,5 +200,30 @@ mod tests {
             resolver_conf(host, Ipv4Addr::new(10, 78, 0, 1)),
             "search dns.muelle lan\nnameserver 10.78.0.1\noptions edns0 trust-ad\n"
         );
+    }
+
+    #[test]
+    fn a_rewrite_keeps_the_inode_and_leaves_given_servers_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = ContainerPaths::new(dir.path(), dir.path(), "c");
+        std::fs::create_dir_all(paths.resolv_conf().parent().unwrap()).unwrap();
+        std::fs::write(paths.resolv_conf(), "nameserver 192.0.2.1\n".repeat(20)).unwrap();
+        let inode = std::fs::metadata(paths.resolv_conf()).unwrap().ino();
+        let mut config = crate::config::ContainerConfig::new(crate::config::ImageSource {
+            id: image::Digest::of_bytes(b"config"),
+            reference: "busybox".into(),
+        });
+        let resolver = Ipv4Addr::new(10, 78, 0, 1);
+        rewrite_resolv_conf(&paths, &config, Some(resolver)).unwrap();
+        let text = std::fs::read_to_string(paths.resolv_conf()).unwrap();
+        assert!(text.starts_with("search dns.muelle"), "{text}");
+        assert!(text.contains("nameserver 10.78.0.1\n"), "{text}");
+        assert!(!text.contains("192.0.2.1"), "{text}");
+        assert_eq!(std::fs::metadata(paths.resolv_conf()).unwrap().ino(), inode);
+
+        config.dns = vec!["192.0.2.53".into()];
+        rewrite_resolv_conf(&paths, &config, None).unwrap();
+        assert_eq!(std::fs::read_to_string(paths.resolv_conf()).unwrap(), text);
     }
 }

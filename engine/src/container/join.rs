@@ -71,16 +71,12 @@ impl Engine {
                     &is_stale,
                 )?;
                 let first = sandbox.endpoints.first();
-                let first_network = config
-                    .networks
-                    .first()
-                    .map(|e| network::networks::find(store, &e.network))
-                    .transpose()?;
+                let resolver = self.resolver_of(store, &config.networks);
                 Ok(Joined {
                     netns: Some(sandbox.netns),
                     facts: NetworkFacts {
                         address: first.map(|e| e.address),
-                        resolver: first_network.filter(|n| n.dns).map(|n| n.gateway),
+                        resolver,
                     },
                     shared_files: None,
                     hostname: None,

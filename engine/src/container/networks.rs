@@ -2,10 +2,13 @@
 //! only the engine knows: which containers run on a network, and the
 //! running containers' sandboxes that `connect` and `disconnect` change.
 
+use std::net::Ipv4Addr;
+
 use network::networks::{self, CreateOptions};
 use network::{Endpoint, EndpointConfig, Network, NetworkError};
 use storage::store::Store;
 
+use super::files;
 use super::record::Container;
 use super::{Engine, EngineError, Result};
 
@@ -147,13 +150,18 @@ impl Engine {
             network: network.name.clone(),
             ..endpoint
         };
-        if container.state.status.is_live() {
+        let live = container.state.status.is_live();
+        if live {
             let is_stale = |id: &str| self.no_longer_runs(store, id);
             self.networking
                 .connect(store, &container.id, &container.name, &endpoint, &is_stale)?;
         }
+        let resolver = self.resolver_of(store, &container.config.networks);
         container.config.networks.push(endpoint);
         store.table::<Container>()?.insert(&container)?;
+        if live {
+            self.follow_resolver(store, &container, resolver);
+        }
         Ok(())
     }
 
@@ -173,11 +181,44 @@ impl Engine {
                 network: network.name.clone(),
             });
         };
-        if container.state.status.is_live() {
+        let live = container.state.status.is_live();
+        if live {
             self.networking.disconnect(store, &container.id, &network)?;
         }
+        let resolver = self.resolver_of(store, &container.config.networks);
         container.config.networks.remove(position);
         store.table::<Container>()?.insert(&container)?;
+        if live {
+            self.follow_resolver(store, &container, resolver);
+        }
         Ok(())
+    }
+
+    /// The nameserver of a container on these networks: the resolver of
+    /// the first that resolves names (networks gone since are skipped).
+    pub(super) fn resolver_of(
+        &self,
+        store: &Store,
+        endpoints: &[EndpointConfig],
+    ) -> Option<Ipv4Addr> {
+        endpoints
+            .iter()
+            .filter_map(|e| networks::find(store, &e.network).ok())
+            .find(|n| n.dns)
+            .map(|n| n.gateway)
+    }
+
+    /// After a running container's networks changed: its resolv.conf
+    /// follows when the first resolving network is another than `before`
+    /// (best effort: the network change stands, a failure is logged).
+    fn follow_resolver(&self, store: &Store, container: &Container, before: Option<Ipv4Addr>) {
+        let after = self.resolver_of(store, &container.config.networks);
+        if after == before {
+            return;
+        }
+        let paths = self.paths(&container.id);
+        if let Err(e) = files::rewrite_resolv_conf(&paths, &container.config, after) {
+            tracing::warn!("container {}: {e}", container.name);
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! The rules, for class IN (or ANY) questions:
 //! - `NAME` or `NAME.dns.muelle`, any case, that the names file knows: the
 //!   A records of every container with that name or alias (for A and ANY
-//!   questions), nothing for other types (NOERROR, no records).
+//!   questions), nothing for other types (NOERROR, no records). The
+//!   names scoped to the asker (the query's source address) count too,
+//!   after the others.
 //! - any other name under `dns.muelle`: NXDOMAIN, never forwarded;
 //!   `dns.muelle` itself exists and holds no records.
 //! - `D.C.B.A.in-addr.arpa` of a known address: a PTR to the first name
@@ -14,7 +16,7 @@
 //! simple-dns, the record names compressed onto the question's (kept in
 //! the case the client used).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use simple_dns::rdata::{A, PTR, RData};
 use simple_dns::{
@@ -46,11 +48,11 @@ pub enum Decision {
     Forward,
 }
 
-/// What the names file says of a question. `msg` is the query `query`
-/// was read from; answers longer than `max_len` are cut and flagged
+/// What the names file says of a question from `asker`. `msg` is the
+/// query `query` was read from; answers longer than `max_len` are cut and flagged
 /// truncated (512 for UDP: the resolver does not speak EDNS, a client
 /// that needs more asks again over TCP).
-pub fn decide(query: &Query, msg: &[u8], names: &Names, max_len: usize) -> Decision {
+pub fn decide(query: &Query, msg: &[u8], names: &Names, asker: IpAddr, max_len: usize) -> Decision {
     if query.qclass != CLASS_IN && query.qclass != QCLASS_ANY {
         return Decision::Forward;
     }
@@ -76,17 +78,17 @@ pub fn decide(query: &Query, msg: &[u8], names: &Names, max_len: usize) -> Decis
     if in_zone && host.is_empty() {
         return answer(RCODE::NoError, Records::None);
     }
-    let addrs = dotted_lowercase(host).map_or(&[][..], |key| names.addresses(&key));
+    let addrs = dotted_lowercase(host).map_or_else(Vec::new, |key| names.addresses(&key, asker));
     if !addrs.is_empty() {
         return match query.qtype {
-            TYPE_A | QTYPE_ANY => answer(RCODE::NoError, Records::A(addrs)),
+            TYPE_A | QTYPE_ANY => answer(RCODE::NoError, Records::A(&addrs)),
             _ => answer(RCODE::NoError, Records::None),
         };
     }
     if in_zone {
         return answer(RCODE::NameError, Records::None);
     }
-    if let Some(name) = reverse_address(labels).and_then(|addr| names.name_of(addr)) {
+    if let Some(name) = reverse_address(labels).and_then(|addr| names.name_of(addr, asker)) {
         return match query.qtype {
             TYPE_PTR | QTYPE_ANY => answer(RCODE::NoError, Records::Ptr(name)),
             _ => answer(RCODE::NoError, Records::None),
@@ -203,7 +205,11 @@ mod tests {
     use super::*;
     use simple_dns::PacketFlag as F;
 
-    const NAMES: &str = "10.88.0.2 web www\n10.88.0.3 db\n10.88.0.4 api\n10.88.0.5 api\n";
+    const NAMES: &str = "10.88.0.2 web www\n10.88.0.3 db\n10.88.0.4 api\n10.88.0.5 api\n\
+                         @10.88.0.9 10.89.0.2 other\n@10.88.0.7 10.89.0.3 api\n";
+
+    /// Who asks, in the tests: a container with names scoped to it.
+    const ASKER: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 88, 0, 7));
 
     fn query_bytes(name: &str, qtype: u16, qclass: u16) -> Vec<u8> {
         let mut packet = Packet::new_query(7);
@@ -223,7 +229,7 @@ mod tests {
     fn ask_with(names: &Names, name: &str, qtype: u16, qclass: u16, max_len: usize) -> Decision {
         let msg = query_bytes(name, qtype, qclass);
         let query = Query::parse(&msg).unwrap();
-        decide(&query, &msg, names, max_len)
+        decide(&query, &msg, names, ASKER, max_len)
     }
 
     fn ask(name: &str, qtype: u16) -> Decision {
@@ -268,7 +274,17 @@ mod tests {
         assert_eq!(addresses("web"), ["10.88.0.2"]);
         assert_eq!(addresses("www"), ["10.88.0.2"]);
         assert_eq!(addresses("db"), ["10.88.0.3"]);
-        assert_eq!(addresses("api"), ["10.88.0.4", "10.88.0.5"]);
+        assert_eq!(addresses("api"), ["10.88.0.4", "10.88.0.5", "10.89.0.3"]);
+    }
+
+    #[test]
+    fn names_scoped_to_another_asker_are_not_answered() {
+        assert_eq!(ask("other", TYPE_A), Decision::Forward);
+        assert_eq!(
+            answered(ask("other.dns.muelle", TYPE_A)),
+            (RCODE::NameError, true, vec![])
+        );
+        assert_eq!(answered(ask("3.0.89.10.in-addr.arpa", TYPE_PTR)).2, ["api"]);
     }
 
     #[test]
@@ -299,7 +315,7 @@ mod tests {
         }
         assert_eq!(
             answered(ask("api", QTYPE_ANY)).2,
-            ["10.88.0.4", "10.88.0.5"]
+            ["10.88.0.4", "10.88.0.5", "10.89.0.3"]
         );
         // A type simple-dns does not know (it cannot read the answer back).
         let Decision::Answer(bytes) = ask("web", 65280) else {

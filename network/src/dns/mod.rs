@@ -16,7 +16,10 @@
 //!
 //! - `--names`: the names file, which the engine writes with
 //!   [`write_names`] (hosts format, replaced atomically by a rename). The
-//!   resolver reads it again when it changed, before answering.
+//!   resolver reads it again when it changed, before answering. Lines
+//!   scoped to one asker give a container on several networks the names
+//!   of its other networks too (docker's resolver answers across all of a
+//!   container's networks); see `names.rs`.
 //! - `--upstream`: where to forward the other names; none given, the
 //!   `nameserver` lines of `--resolv-conf` (the host's /etc/resolv.conf by
 //!   default), read at start. Loopback servers work: the resolver runs in
@@ -53,6 +56,7 @@ mod query;
 mod server;
 mod tcp;
 
+use std::fmt::Write as _;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
@@ -68,16 +72,37 @@ pub use server::{Config, Server, StartError, Stop};
 /// containers' resolv.conf.
 pub const SEARCH_DOMAIN: &str = "dns.muelle";
 
+/// Names answered to one asker only: a container of the network, by its
+/// address there, is told `names` are at `address`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scoped {
+    pub asker: Ipv4Addr,
+    pub address: Ipv4Addr,
+    pub names: Vec<String>,
+}
+
 /// Writes the names file: one line per address, its names and aliases
-/// after it. Written to a temporary file beside it, then renamed over it,
-/// so the resolver never reads half a file. Mode 0644: the resolver may
-/// run as another user. Entries without a name are left out; a name with
-/// white space or `#` is refused (it would change the file's meaning).
-pub fn write_names(path: &Path, entries: &[(Ipv4Addr, Vec<String>)]) -> io::Result<()> {
-    let mut text = String::from("# muelle-dns names: ADDRESS NAME [ALIAS...]\n");
-    for (addr, names) in entries {
+/// after it, for everyone (`entries`), then for one asker (`scoped`).
+/// Written to a temporary file beside it, then renamed over it, so the
+/// resolver never reads half a file. Mode 0644: the resolver may run as
+/// another user. Entries without a name are left out; a name with white
+/// space or `#` is refused (it would change the file's meaning).
+pub fn write_names(
+    path: &Path,
+    entries: &[(Ipv4Addr, Vec<String>)],
+    scoped: &[Scoped],
+) -> io::Result<()> {
+    let mut text = String::from("# muelle-dns names: [@ASKER] ADDRESS NAME [ALIAS...]\n");
+    let lines = entries
+        .iter()
+        .map(|(addr, names)| (None, addr, names))
+        .chain(scoped.iter().map(|s| (Some(s.asker), &s.address, &s.names)));
+    for (asker, addr, names) in lines {
         if names.is_empty() {
             continue;
+        }
+        if let Some(asker) = asker {
+            let _ = write!(text, "@{asker} ");
         }
         text.push_str(&addr.to_string());
         for name in names {
@@ -137,24 +162,33 @@ mod tests {
             (db, vec!["db".to_owned()]),
             ("10.88.0.4".parse().unwrap(), vec![]),
         ];
-        write_names(&path, &entries).unwrap();
+        let other: Ipv4Addr = "10.89.0.2".parse().unwrap();
+        let scoped = [Scoped {
+            asker: db,
+            address: other,
+            names: vec!["cache".to_owned()],
+        }];
+        write_names(&path, &entries, &scoped).unwrap();
         let names = Names::parse(&fs::read_to_string(&path).unwrap());
-        assert_eq!(names.addresses("www"), [web]);
-        assert_eq!(names.addresses("db"), [db]);
+        let anyone = std::net::IpAddr::V4(web);
+        assert_eq!(names.addresses("www", anyone), [web]);
+        assert_eq!(names.addresses("db", anyone), [db]);
+        assert!(names.addresses("cache", anyone).is_empty());
+        assert_eq!(names.addresses("cache", db.into()), [other]);
         assert_eq!(names.len(), 3);
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
         // Nothing else is left in the folder.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 
         let inode = fs::metadata(&path).unwrap().ino();
-        write_names(&path, &entries[1..]).unwrap();
+        write_names(&path, &entries[1..], &[]).unwrap();
         assert_ne!(
             fs::metadata(&path).unwrap().ino(),
             inode,
             "replaced, not rewritten"
         );
         let names = Names::parse(&fs::read_to_string(&path).unwrap());
-        assert!(names.addresses("web").is_empty());
+        assert!(names.addresses("web", anyone).is_empty());
     }
 
     #[test]
@@ -163,7 +197,14 @@ mod tests {
         let path = dir.path().join("names");
         let addr: Ipv4Addr = "10.88.0.2".parse().unwrap();
         for bad in ["two words", "new\nline", "hash#tag", ""] {
-            let err = write_names(&path, &[(addr, vec![bad.to_owned()])]).unwrap_err();
+            let err = write_names(&path, &[(addr, vec![bad.to_owned()])], &[]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            let scoped = Scoped {
+                asker: addr,
+                address: addr,
+                names: vec![bad.to_owned()],
+            };
+            let err = write_names(&path, &[], &[scoped]).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         }
         assert!(!path.exists());

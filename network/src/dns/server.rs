@@ -118,7 +118,7 @@ impl Resolver {
         if self.names.refresh().is_err() {
             self.gone = true;
         }
-        match answer::decide(&query, msg, self.names.names(), max_len) {
+        match answer::decide(&query, msg, self.names.names(), peer, max_len) {
             Decision::Answer(answer) => Outcome::Answer(answer),
             Decision::Forward => match self.forwarder.start(client, msg, &query, now) {
                 Ok(()) => Outcome::Forwarded,
