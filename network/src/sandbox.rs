@@ -10,7 +10,7 @@
 //! setup that fails undoes what it did before it returns.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -210,22 +210,11 @@ impl Networking {
         }
         let built = (|| -> Result<(), NetworkError> {
             let mut nl = Netlink::open()?;
-            let bridge = host::ensure(&mut nl, || self.firewall(), &network)?;
-            let pair = create_veth(
-                &mut nl,
-                &Veth {
-                    host_name: &endpoint.host_veth,
-                    master: Some(bridge),
-                    peer_name: &endpoint.interface,
-                    peer_netns: ns.as_fd(),
-                    peer_mac: parse_mac(&endpoint.mac),
-                    mtu: None,
-                },
-            )?;
+            let peer = self.plug(&mut nl, ns.as_fd(), &endpoint, &network)?;
             let mut inside = Netlink::open_in(ns.as_fd())?;
             let mut batch = inside.batch();
-            batch.set_up(pair.peer);
-            batch.add_address(pair.peer, endpoint.address, network.subnet.prefix_len());
+            batch.set_up(peer);
+            batch.add_address(peer, endpoint.address, network.subnet.prefix_len());
             batch.run()?;
             if network.dns {
                 resolver::refresh(&self.run_root, store, &network)?;
@@ -314,6 +303,31 @@ impl Networking {
     }
 
     /// The host side: namespace, veths, addresses, route, published ports.
+    /// The endpoint's veth pair: the host end on the network's bridge (made
+    /// first if missing), the other end inside `ns`. Returns the inside
+    /// end's index.
+    fn plug(
+        &self,
+        nl: &mut Netlink,
+        ns: BorrowedFd<'_>,
+        endpoint: &Endpoint,
+        network: &Network,
+    ) -> Result<u32, NetworkError> {
+        let bridge = host::ensure(nl, || self.firewall(), network)?;
+        let pair = create_veth(
+            nl,
+            &Veth {
+                host_name: &endpoint.host_veth,
+                master: Some(bridge),
+                peer_name: &endpoint.interface,
+                peer_netns: ns,
+                peer_mac: parse_mac(&endpoint.mac),
+                mtu: None,
+            },
+        )?;
+        Ok(pair.peer)
+    }
+
     fn build(
         &self,
         netns_path: &Path,
@@ -328,19 +342,7 @@ impl Networking {
         let mut nl = Netlink::open()?;
         let mut peers = Vec::with_capacity(endpoints.len());
         for (endpoint, network) in endpoints.iter().zip(nets) {
-            let bridge = host::ensure(&mut nl, || self.firewall(), network)?;
-            let pair = create_veth(
-                &mut nl,
-                &Veth {
-                    host_name: &endpoint.host_veth,
-                    master: Some(bridge),
-                    peer_name: &endpoint.interface,
-                    peer_netns: ns.as_fd(),
-                    peer_mac: parse_mac(&endpoint.mac),
-                    mtu: None,
-                },
-            )?;
-            peers.push(pair.peer);
+            peers.push(self.plug(&mut nl, ns.as_fd(), endpoint, network)?);
         }
         let mut inside = Netlink::open_in(ns.as_fd())?;
         let mut batch = inside.batch();
