@@ -1555,3 +1555,16 @@ fn a_container_reaches_its_own_published_port_through_the_hosts_address() {
     instance.remove_all_and_check();
     no_veths_left(&instance);
 }
+
+#[test]
+fn a_network_that_does_not_exist_is_refused_before_a_container_is_made() {
+    let Some(instance) = instance() else { return };
+    let out = instance.muelle(&["run", "--network", "nowhere", IMAGE, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("network nowhere not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(instance.ok(&["ps", "-aq"]), "", "no container was made");
+}

@@ -49,6 +49,11 @@ impl Engine {
             return Err(EngineError::NameInUse { name, id: entry.id });
         }
         check_distinct_targets(&config.mounts)?;
+        // A network that does not exist is refused now, as docker does,
+        // not at the start.
+        for endpoint in &config.networks {
+            network::networks::find(store, &endpoint.network)?;
+        }
         let id = new_id();
 
         let volumes = self.volumes(store)?;
