@@ -1568,3 +1568,42 @@ fn a_network_that_does_not_exist_is_refused_before_a_container_is_made() {
     );
     assert_eq!(instance.ok(&["ps", "-aq"]), "", "no container was made");
 }
+
+#[test]
+fn connecting_a_container_that_started_on_no_network_says_what_to_do() {
+    let Some(instance) = instance() else { return };
+    instance.ok(&["network", "create", "later"]);
+    instance.ok(&[
+        "create",
+        "--name",
+        "bare",
+        "--network",
+        "later",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    instance.ok(&["network", "disconnect", "later", "bare"]);
+    instance.ok(&["start", "bare"]);
+    let out = instance.muelle(&["network", "connect", "later", "bare"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("stop it, connect it to later, and start it again"),
+        "{}",
+        stderr(&out)
+    );
+    let nets = instance.ok(&[
+        "inspect",
+        "--format",
+        "{{len .NetworkSettings.Networks}}",
+        "bare",
+    ]);
+    assert_eq!(nets.trim(), "0", "the failed connect changed the record");
+    instance.ok(&["stop", "-t", "0", "bare"]);
+    instance.ok(&["network", "connect", "later", "bare"]);
+    instance.ok(&["start", "bare"]);
+    let out = instance.ok(&["exec", "bare", "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(out.contains("10."), "{out}");
+    instance.remove_all_and_check();
+    instance.ok(&["network", "rm", "later"]);
+}

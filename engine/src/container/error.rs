@@ -23,6 +23,10 @@ pub enum EngineError {
     AlreadyConnected { container: String, network: String },
     #[error("container {container} is not connected to network {network}")]
     NotConnected { container: String, network: String },
+    #[error(
+        "container {container} runs without a network namespace of muelle's (it started on no network): stop it, connect it to {network}, and start it again"
+    )]
+    NoSandbox { container: String, network: String },
     #[error(transparent)]
     Flag(#[from] crate::config::FlagError),
     #[error("cannot join network of a non running container: {0}")]

@@ -151,6 +151,12 @@ impl Engine {
             ..endpoint
         };
         let live = container.state.status.is_live();
+        if live && !self.networking.netns_path(&container.id).exists() {
+            return Err(EngineError::NoSandbox {
+                container: container.name.clone(),
+                network: network.name.clone(),
+            });
+        }
         if live {
             let is_stale = |id: &str| self.no_longer_runs(store, id);
             self.networking
